@@ -1,0 +1,411 @@
+//! Configuration: built-in defaults, then one TOML file, then `CONCIERGE__SECTION__KEY`
+//! environment variables, parsed into a validated [`Config`].
+//!
+//! Every error names the key and where its value came from, so `concierge config check` can
+//! explain it. Secrets are [`SecretString`]s and never printed.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Prefix of environment overrides: `CONCIERGE__SERVER__BIND=0.0.0.0:8080`.
+pub const ENV_PREFIX: &str = "CONCIERGE__";
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub knowledge: KnowledgeConfig,
+    pub agent: AgentConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: String,
+    /// Workspace whose public web chat is served at `/`.
+    pub public_workspace: String,
+    /// Title shown in the web chat header.
+    pub chat_title: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Requests taking longer are cut off with 503 (server-sent event streams are exempt).
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_workspace: "default".into(),
+            chat_title: "Support".into(),
+            max_body_bytes: 64 * 1024,
+            request_timeout_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Holds the SQLite database and the search index.
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; when set, PostgreSQL replaces SQLite. A secret: never printed.
+    #[serde(skip_serializing)]
+    pub database_url: Option<SecretString>,
+    /// Connections in the pool.
+    pub max_connections: u32,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("concierge-data"),
+            database_url: None,
+            max_connections: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnowledgeConfig {
+    /// Passages retrieved per question.
+    pub top_k: usize,
+    /// Below this evidence score (0–1) the AI says it does not know and offers a person.
+    /// The default was chosen on data: see docs/evaluation.md.
+    pub min_evidence: f32,
+    /// Most passages cited in one reply.
+    pub max_citations: usize,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        Self {
+            top_k: 8,
+            min_evidence: DEFAULT_MIN_EVIDENCE,
+            max_citations: 3,
+        }
+    }
+}
+
+/// Chosen by `concierge eval evidence` on the demo's answerable/unanswerable sets; see docs/evaluation.md.
+pub const DEFAULT_MIN_EVIDENCE: f32 = 0.5;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Concurrent AI turns (different conversations; one conversation is answered in order).
+    pub workers: usize,
+    /// Attempts before a failing turn is given up and the customer is offered a person.
+    pub max_attempts: i32,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            workers: 8,
+            max_attempts: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `concierge_server=debug,info`...
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// One configuration problem: which key, what is wrong, and where the value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub key: String,
+    pub message: String,
+    pub origin: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} (from {})", self.key, self.message, self.origin)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n{}", issues.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub issues: Vec<ConfigIssue>,
+}
+
+/// A loaded configuration together with where each value came from.
+pub struct Loaded {
+    pub config: Config,
+    figment: Figment,
+}
+
+impl Loaded {
+    /// Where the value of `key` (dotted) came from.
+    pub fn origin(&self, key: &str) -> String {
+        origin_of(&self.figment, key)
+    }
+
+    /// Every effective setting as `key = value  # origin`, secrets redacted.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Ok(value) = serde_json::to_value(&self.config) {
+            flatten("", &value, &mut |key, v| {
+                lines.push(format!("{key} = {v}  # {}", self.origin(key)));
+            });
+        }
+        let db = match &self.config.storage.database_url {
+            Some(_) => "\"[redacted]\"".to_string(),
+            None => "(unset: SQLite in data_dir)".to_string(),
+        };
+        lines.push(format!(
+            "storage.database_url = {db}  # {}",
+            self.origin("storage.database_url")
+        ));
+        lines.sort();
+        lines
+    }
+}
+
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut dyn FnMut(&str, &serde_json::Value)) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, v, out);
+            }
+        }
+        other => out(prefix, other),
+    }
+}
+
+fn origin_of(figment: &Figment, key: &str) -> String {
+    match figment.find_metadata(key) {
+        Some(meta) => match &meta.source {
+            Some(figment::Source::File(path)) => format!("{} {}", meta.name, path.display()),
+            Some(other) => format!("{} {other}", meta.name),
+            None => meta.name.to_string(),
+        },
+        None => "built-in default".to_string(),
+    }
+}
+
+/// Builds the layered figment. `file` must exist when given explicitly.
+fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = file {
+        if !path.exists() {
+            return Err(ConfigError {
+                issues: vec![ConfigIssue {
+                    key: "(file)".into(),
+                    message: format!("configuration file {} does not exist", path.display()),
+                    origin: "command line or CONCIERGE_CONFIG".into(),
+                }],
+            });
+        }
+        fig = fig.merge(Toml::file_exact(path));
+    }
+    Ok(fig.merge(Env::prefixed(ENV_PREFIX).split("__")))
+}
+
+/// Loads and validates the configuration.
+pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let fig = figment(file)?;
+    let config: Config = fig.extract().map_err(|err| ConfigError {
+        issues: err
+            .into_iter()
+            .map(|e| {
+                let key = if e.path.is_empty() { "(root)".to_string() } else { e.path.join(".") };
+                let origin = match &e.metadata {
+                    Some(meta) => match &meta.source {
+                        Some(figment::Source::File(p)) => format!("{} {}", meta.name, p.display()),
+                        Some(s) => format!("{} {s}", meta.name),
+                        None => meta.name.to_string(),
+                    },
+                    None => origin_of(&fig, &key),
+                };
+                ConfigIssue { key, message: e.kind.to_string(), origin }
+            })
+            .collect(),
+    })?;
+    let loaded = Loaded { config, figment: fig };
+    let issues = validate(&loaded);
+    if issues.is_empty() { Ok(loaded) } else { Err(ConfigError { issues }) }
+}
+
+fn validate(loaded: &Loaded) -> Vec<ConfigIssue> {
+    let c = &loaded.config;
+    let mut issues = Vec::new();
+    let mut check = |ok: bool, key: &str, message: String| {
+        if !ok {
+            issues.push(ConfigIssue { key: key.into(), message, origin: loaded.origin(key) });
+        }
+    };
+    check(
+        c.server.bind.parse::<SocketAddr>().is_ok(),
+        "server.bind",
+        format!("{:?} is not a socket address such as 127.0.0.1:8080", c.server.bind),
+    );
+    check(
+        (1024..=16 * 1024 * 1024).contains(&c.server.max_body_bytes),
+        "server.max_body_bytes",
+        format!("{} is outside 1024..=16777216", c.server.max_body_bytes),
+    );
+    check(
+        (1..=600).contains(&c.server.request_timeout_seconds),
+        "server.request_timeout_seconds",
+        format!("{} is outside 1..=600", c.server.request_timeout_seconds),
+    );
+    if let Err(message) = concierge_core::validate_slug(&c.server.public_workspace) {
+        check(false, "server.public_workspace", message);
+    }
+    if let Some(url) = &c.storage.database_url {
+        let url = url.expose_secret();
+        check(
+            url.starts_with("postgres://") || url.starts_with("postgresql://"),
+            "storage.database_url",
+            "must be a postgres:// or postgresql:// URL (leave it unset for SQLite)".into(),
+        );
+    }
+    check(
+        (1..=200).contains(&c.storage.max_connections),
+        "storage.max_connections",
+        format!("{} is outside 1..=200", c.storage.max_connections),
+    );
+    check(
+        (1..=50).contains(&c.knowledge.top_k),
+        "knowledge.top_k",
+        format!("{} is outside 1..=50", c.knowledge.top_k),
+    );
+    check(
+        (0.0..=1.0).contains(&c.knowledge.min_evidence),
+        "knowledge.min_evidence",
+        format!("{} is outside 0..=1", c.knowledge.min_evidence),
+    );
+    check(
+        (1..=10).contains(&c.knowledge.max_citations),
+        "knowledge.max_citations",
+        format!("{} is outside 1..=10", c.knowledge.max_citations),
+    );
+    check(
+        (1..=256).contains(&c.agent.workers),
+        "agent.workers",
+        format!("{} is outside 1..=256", c.agent.workers),
+    );
+    check(
+        (1..=20).contains(&c.agent.max_attempts),
+        "agent.max_attempts",
+        format!("{} is outside 1..=20", c.agent.max_attempts),
+    );
+    check(!c.log.level.trim().is_empty(), "log.level", "must not be empty".into());
+    issues
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_are_valid() {
+        Jail::expect_with(|_jail| {
+            let loaded = load(None).map_err(|e| e.to_string())?;
+            assert_eq!(loaded.config.server.bind, "127.0.0.1:8080");
+            assert_eq!(loaded.origin("server.bind"), "built-in default");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_environment_override_and_origins_are_reported() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[server]\nbind = \"0.0.0.0:9000\"\n[knowledge]\ntop_k = 5\n")?;
+            jail.set_env("CONCIERGE__KNOWLEDGE__TOP_K", "12");
+            let loaded = load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(loaded.config.server.bind, "0.0.0.0:9000");
+            assert_eq!(loaded.config.knowledge.top_k, 12);
+            assert!(loaded.origin("server.bind").contains("c.toml"), "{}", loaded.origin("server.bind"));
+            assert!(loaded.origin("knowledge.top_k").contains("CONCIERGE__"), "{}", loaded.origin("knowledge.top_k"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_error_names_key_and_origin() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[server]\nbind = \"nowhere\"\n[knowledge]\nmin_evidence = 3.0\n")?;
+            jail.set_env("CONCIERGE__STORAGE__DATABASE_URL", "mysql://secret-password@db/x");
+            let err = match load(Some(Path::new("c.toml"))) {
+                Ok(_) => panic!("invalid config accepted"),
+                Err(e) => e,
+            };
+            let keys: Vec<_> = err.issues.iter().map(|i| i.key.as_str()).collect();
+            assert_eq!(keys, vec!["server.bind", "storage.database_url", "knowledge.min_evidence"]);
+            assert!(err.issues[0].origin.contains("c.toml"));
+            assert!(err.issues[1].origin.contains("CONCIERGE__STORAGE__DATABASE_URL"), "{}", err.issues[1].origin);
+            assert!(!err.to_string().contains("secret-password"), "secret leaked: {err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_are_errors() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[server]\nbnd = \"x\"\n[agent]\nworkers = \"many\"\n")?;
+            let err = match load(Some(Path::new("c.toml"))) {
+                Ok(_) => panic!("invalid config accepted"),
+                Err(e) => e,
+            };
+            let text = err.to_string();
+            assert!(text.contains("bnd"), "{text}");
+            assert!(text.contains("agent.workers"), "{text}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_description() {
+        Jail::expect_with(|jail| {
+            jail.set_env("CONCIERGE__STORAGE__DATABASE_URL", "postgres://u:hunter2@localhost/db");
+            let loaded = load(None).map_err(|e| e.to_string())?;
+            let text = loaded.describe().join("\n");
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("storage.database_url = \"[redacted]\""), "{text}");
+            assert!(!format!("{:?}", loaded.config).contains("hunter2"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let err = load(Some(Path::new("/nonexistent/concierge.toml"))).err();
+        assert!(err.is_some_and(|e| e.issues[0].message.contains("does not exist")));
+    }
+}

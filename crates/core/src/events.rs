@@ -1,0 +1,107 @@
+//! The append-only event log of a conversation: every step the system takes is recorded here,
+//! so a conversation can be audited and replayed, and live clients resume from a sequence number.
+
+use crate::domain::{ConversationId, ConversationStatus, Message, MessageId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One retrieved passage as recorded in the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrievedRef {
+    pub chunk_id: String,
+    pub document_id: String,
+    pub score: f32,
+}
+
+/// Why the AI answered the way it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyKind {
+    /// Built from cited passages.
+    Grounded,
+    /// The evidence was too weak: the reply says so and offers a person.
+    NoAnswer,
+    /// A fixed system acknowledgement (e.g. a person is coming).
+    Notice,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum EventPayload {
+    /// A message was stored (any author).
+    #[serde(rename = "message.created")]
+    MessageCreated { message: Message },
+    /// Knowledge retrieval for a customer message finished.
+    #[serde(rename = "retrieval.done")]
+    RetrievalDone {
+        message_id: MessageId,
+        query: String,
+        hits: Vec<RetrievedRef>,
+        /// Evidence strength of the best passage in [0, 1] and the threshold it was compared to.
+        evidence: f32,
+        threshold: f32,
+        latency_ms: f64,
+    },
+    /// The AI sent a reply.
+    #[serde(rename = "reply.sent")]
+    ReplySent {
+        message_id: MessageId,
+        in_reply_to: MessageId,
+        kind: ReplyKind,
+        /// Human-readable reason, e.g. why no answer was given.
+        reason: String,
+    },
+    /// The conversation changed owner.
+    #[serde(rename = "status.changed")]
+    StatusChanged {
+        from: ConversationStatus,
+        to: ConversationStatus,
+        reason: String,
+    },
+    /// A customer message arrived while a person owns the conversation: the AI stays silent.
+    #[serde(rename = "ai.silenced")]
+    AiSilenced {
+        message_id: MessageId,
+        status: ConversationStatus,
+    },
+}
+
+impl EventPayload {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventPayload::MessageCreated { .. } => "message.created",
+            EventPayload::RetrievalDone { .. } => "retrieval.done",
+            EventPayload::ReplySent { .. } => "reply.sent",
+            EventPayload::StatusChanged { .. } => "status.changed",
+            EventPayload::AiSilenced { .. } => "ai.silenced",
+        }
+    }
+
+    /// Whether the customer who holds the conversation token sees this event. Internal steps
+    /// (retrieval scores, decisions) are for workspace staff only.
+    pub fn is_customer_visible(&self) -> bool {
+        matches!(
+            self,
+            EventPayload::MessageCreated { .. } | EventPayload::StatusChanged { .. }
+        )
+    }
+}
+
+/// A stored event. `seq` increases strictly within the whole store, so it doubles as an SSE id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: i64,
+    pub conversation_id: ConversationId,
+    pub payload: EventPayload,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Live, not-stored notifications: the reply streaming in and typing indicators.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveEvent {
+    /// A stored event was appended; listeners read it from the store.
+    Appended(Event),
+    /// A piece of reply text for the message that will be stored with `message_id`.
+    Delta { message_id: MessageId, delta: String },
+    Typing,
+}

@@ -1,0 +1,15 @@
+//! Concierge's domain: the types every crate shares and the traits that separate the agent from
+//! storage and transport.
+//!
+//! Architecture invariant: this crate does no IO and knows no wire format. Types here derive
+//! `Serialize` only so the store can keep them as JSON columns; the HTTP API has its own DTOs.
+
+pub mod domain;
+pub mod events;
+pub mod knowledge;
+pub mod store;
+
+pub use domain::*;
+pub use events::*;
+pub use knowledge::*;
+pub use store::*;

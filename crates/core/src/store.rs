@@ -1,0 +1,168 @@
+//! The storage boundary. One trait, implemented for SQLite and PostgreSQL by `concierge-store`;
+//! the agent and the server only see this trait.
+
+use crate::domain::*;
+use crate::events::{Event, EventPayload};
+use crate::knowledge::{Chunk, Document};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness or state precondition failed (e.g. an idempotency key reused with another body).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The conversation is not in the status the caller expected (someone else moved it first),
+    /// or the status machine forbids the transition.
+    #[error("cannot change status from {from} to {to}")]
+    InvalidTransition {
+        from: ConversationStatus,
+        to: ConversationStatus,
+    },
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An idempotency key with a fingerprint of the request it came with: the same key with the same
+/// fingerprint replays the first result; with another fingerprint it is a conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub workspace_id: WorkspaceId,
+    pub customer_id: CustomerId,
+    pub channel: Channel,
+    pub subject: Option<String>,
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub conversation_id: ConversationId,
+    /// Preallocated so a streamed reply and its stored message share one id.
+    pub id: MessageId,
+    pub author: Author,
+    pub text: String,
+    pub citations: Vec<Citation>,
+    pub idempotency: Option<IdempotencyKey>,
+    /// Queue an AI turn for this message in the same transaction (customer messages).
+    pub enqueue_turn: bool,
+}
+
+/// The result of an idempotent create: `created == false` means an earlier request with the same
+/// key already did the work and this is its result.
+#[derive(Debug, Clone)]
+pub struct Created<T> {
+    pub value: T,
+    pub created: bool,
+    /// Events appended by the create (empty on replay).
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub status: Option<ConversationStatus>,
+    /// Return conversations strictly older than this one (cursor pagination, newest first).
+    pub before: Option<ConversationId>,
+    pub limit: u32,
+}
+
+/// A queued AI turn: answer `message_id` in `conversation_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    pub id: i64,
+    pub conversation_id: ConversationId,
+    pub message_id: MessageId,
+    pub attempts: i32,
+}
+
+/// Summary figures for readiness and the knowledge API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KnowledgeStats {
+    pub documents: u64,
+    pub chunks: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+    /// `sqlite` or `postgres`.
+    fn backend_name(&self) -> &'static str;
+
+    // --- workspaces and keys
+    /// Returns the workspace with this slug, creating it when missing.
+    async fn ensure_workspace(&self, slug: &str, name: &str, public_chat: bool) -> StoreResult<Workspace>;
+    async fn workspace_by_slug(&self, slug: &str) -> StoreResult<Option<Workspace>>;
+    async fn workspace(&self, id: WorkspaceId) -> StoreResult<Option<Workspace>>;
+    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn api_key_by_prefix(&self, prefix: &str) -> StoreResult<Option<ApiKey>>;
+    async fn list_api_keys(&self, workspace: WorkspaceId) -> StoreResult<Vec<ApiKey>>;
+    /// A random secret generated once per store and shared by every replica (signs tokens).
+    async fn signing_secret(&self) -> StoreResult<Vec<u8>>;
+
+    // --- customers and their data
+    /// Finds the customer with this identity or creates it with the given profile.
+    /// An existing customer's profile fields are updated when the new value is present;
+    /// `profile.id` and `profile.workspace_id` are ignored (ids are assigned by the store).
+    async fn upsert_customer(
+        &self,
+        workspace: WorkspaceId,
+        identity: &CustomerIdentity,
+        profile: &Customer,
+    ) -> StoreResult<Customer>;
+    async fn customer(&self, id: CustomerId) -> StoreResult<Option<Customer>>;
+    async fn upsert_order(&self, order: &Order) -> StoreResult<()>;
+    async fn orders_for_customer(&self, customer: CustomerId) -> StoreResult<Vec<Order>>;
+
+    // --- conversations, messages, events
+    async fn create_conversation(&self, new: NewConversation) -> StoreResult<Created<Conversation>>;
+    async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>>;
+    async fn list_conversations(
+        &self,
+        workspace: WorkspaceId,
+        filter: &ConversationFilter,
+    ) -> StoreResult<Vec<Conversation>>;
+    /// Moves the conversation to `to` if it is in `from` and the status machine allows it, and
+    /// records the change as an event, atomically.
+    async fn change_status(
+        &self,
+        id: ConversationId,
+        from: ConversationStatus,
+        to: ConversationStatus,
+        reason: &str,
+    ) -> StoreResult<(Conversation, Event)>;
+    /// Stores a message, its `message.created` event and, when asked, its AI turn, atomically.
+    async fn append_message(&self, new: NewMessage) -> StoreResult<Created<Message>>;
+    async fn messages(&self, conversation: ConversationId) -> StoreResult<Vec<Message>>;
+    async fn message(&self, id: MessageId) -> StoreResult<Option<Message>>;
+    async fn append_event(&self, conversation: ConversationId, payload: EventPayload) -> StoreResult<Event>;
+    /// Events with `seq > after`, oldest first.
+    async fn events_after(&self, conversation: ConversationId, after: i64, limit: u32) -> StoreResult<Vec<Event>>;
+
+    // --- the AI turn queue
+    /// Claims the oldest queued turn whose conversation has no turn in progress; a claimed turn
+    /// whose lease ran out (crashed worker) is claimable again.
+    async fn claim_turn(&self, lease_until: DateTime<Utc>) -> StoreResult<Option<Turn>>;
+    async fn finish_turn(&self, id: i64) -> StoreResult<()>;
+    /// Puts the turn back in the queue, or marks it failed after too many attempts.
+    async fn fail_turn(&self, id: i64, error: &str, max_attempts: i32) -> StoreResult<()>;
+
+    // --- knowledge documents (the index is derived from these)
+    async fn documents(&self, workspace: WorkspaceId, source: &str) -> StoreResult<Vec<Document>>;
+    /// Inserts or replaces a document and all its chunks.
+    async fn put_document(&self, doc: &Document, chunks: &[Chunk]) -> StoreResult<()>;
+    async fn delete_document(&self, id: DocumentId) -> StoreResult<()>;
+    /// Every chunk of every document, for rebuilding the search index.
+    async fn all_chunks(&self) -> StoreResult<Vec<(Document, Chunk)>>;
+    async fn knowledge_stats(&self, workspace: Option<WorkspaceId>) -> StoreResult<KnowledgeStats>;
+}

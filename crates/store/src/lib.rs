@@ -1,0 +1,626 @@
+//! SQLite and PostgreSQL behind the core [`Store`] trait.
+//!
+//! One implementation serves both backends: every query is written once in SQL both accept
+//! (`$n` placeholders, `RETURNING`, `ON CONFLICT`) and run through [`on_pool!`], which
+//! type-checks the same body against each driver. Columns hold only primitive types (UUIDs as
+//! text, times as microseconds, JSON as text) so rows decode identically on both.
+//!
+//! Architecture invariant: nothing outside this crate writes SQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use concierge_core::*;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+mod rows;
+use rows::*;
+
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same query code against whichever pool is configured.
+macro_rules! on_pool {
+    ($self:ident, $pool:ident => $body:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+pub struct SqlStore {
+    backend: Backend,
+}
+
+fn backend_err(err: sqlx::Error) -> StoreError {
+    StoreError::Backend(err.to_string())
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error().is_some_and(|d| d.is_unique_violation())
+}
+
+fn migrator(sql: &'static str) -> Migrator {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "init".into(),
+        MigrationType::Simple,
+        sqlx::SqlStr::from_static(sql),
+        false,
+    )])
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database file in WAL mode and applies migrations.
+    pub async fn open_sqlite(path: &Path, max_connections: u32) -> StoreResult<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await
+            .map_err(backend_err)?;
+        migrator(include_str!("../migrations/sqlite/0001_init.sql"))
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        Ok(Self { backend: Backend::Sqlite(pool) })
+    }
+
+    /// Connects to PostgreSQL and applies migrations.
+    pub async fn open_postgres(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(backend_err)?;
+        Self::open_postgres_with(options, max_connections).await
+    }
+
+    /// Connects with explicit options (tests use them to select a fresh schema).
+    pub async fn open_postgres_with(options: PgConnectOptions, max_connections: u32) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(backend_err)?;
+        migrator(include_str!("../migrations/postgres/0001_init.sql"))
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        Ok(Self { backend: Backend::Postgres(pool) })
+    }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+const CONVERSATION_COLUMNS: &str =
+    "id, workspace_id, customer_id, channel, status, subject, created_at, updated_at";
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    async fn ensure_workspace(&self, slug: &str, name: &str, public_chat: bool) -> StoreResult<Workspace> {
+        validate_slug(slug).map_err(StoreError::Conflict)?;
+        let id = WorkspaceId::new();
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO workspaces (id, slug, name, public_chat, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (slug) DO NOTHING")
+            .bind(id.to_string()).bind(slug).bind(name).bind(public_chat).bind(micros(Utc::now()))
+            .execute(pool).await.map(|_| ()).map_err(backend_err))?;
+        self.workspace_by_slug(slug).await?.ok_or(StoreError::NotFound("workspace"))
+    }
+
+    async fn workspace_by_slug(&self, slug: &str) -> StoreResult<Option<Workspace>> {
+        let row: Option<WorkspaceRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, slug, name, public_chat, created_at FROM workspaces WHERE slug = $1")
+            .bind(slug).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(workspace_from_row).transpose()
+    }
+
+    async fn workspace(&self, id: WorkspaceId) -> StoreResult<Option<Workspace>> {
+        let row: Option<WorkspaceRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, slug, name, public_chat, created_at FROM workspaces WHERE id = $1")
+            .bind(id.to_string()).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(workspace_from_row).transpose()
+    }
+
+    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
+        let rows: Vec<WorkspaceRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, slug, name, public_chat, created_at FROM workspaces ORDER BY slug")
+            .fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(workspace_from_row).collect()
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO api_keys (id, workspace_id, name, prefix, hash, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(key.id.to_string()).bind(key.workspace_id.to_string()).bind(&key.name)
+            .bind(&key.prefix).bind(&key.hash).bind(micros(key.created_at))
+            .bind(key.revoked_at.map(micros))
+            .execute(pool).await.map(|_| ()).map_err(|e| {
+                if is_unique_violation(&e) { StoreError::Conflict("api key prefix exists".into()) } else { backend_err(e) }
+            }))
+    }
+
+    async fn api_key_by_prefix(&self, prefix: &str) -> StoreResult<Option<ApiKey>> {
+        let row: Option<ApiKeyRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, workspace_id, name, prefix, hash, created_at, revoked_at FROM api_keys WHERE prefix = $1")
+            .bind(prefix).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(api_key_from_row).transpose()
+    }
+
+    async fn list_api_keys(&self, workspace: WorkspaceId) -> StoreResult<Vec<ApiKey>> {
+        let rows: Vec<ApiKeyRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, workspace_id, name, prefix, hash, created_at, revoked_at FROM api_keys \
+             WHERE workspace_id = $1 ORDER BY created_at")
+            .bind(workspace.to_string()).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(api_key_from_row).collect()
+    }
+
+    async fn signing_secret(&self) -> StoreResult<Vec<u8>> {
+        // Two v4 UUIDs carry 244 random bits from the OS generator.
+        let fresh_hex = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        // The first replica to get here wins; everyone reads the winner's value.
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ('signing_secret', $1) ON CONFLICT (key) DO NOTHING")
+            .bind(&fresh_hex).execute(pool).await.map(|_| ()).map_err(backend_err))?;
+        let (value,): (String,) = on_pool!(self, pool => sqlx::query_as(
+            "SELECT value FROM settings WHERE key = 'signing_secret'")
+            .fetch_one(pool).await.map_err(backend_err))?;
+        decode_hex(&value)
+    }
+
+    async fn upsert_customer(
+        &self,
+        workspace: WorkspaceId,
+        identity: &CustomerIdentity,
+        profile: &Customer,
+    ) -> StoreResult<Customer> {
+        let now = micros(Utc::now());
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(backend_err)?;
+            // Insert the customer row first (a write, so SQLite takes its lock up front), then
+            // try to claim the identity; if another customer already holds it, drop ours.
+            let new_id = CustomerId::new().to_string();
+            sqlx::query("INSERT INTO customers (id, workspace_id, name, email, phone, tier, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(&new_id).bind(workspace.to_string()).bind(&profile.name).bind(&profile.email)
+                .bind(&profile.phone).bind(&profile.tier).bind(now)
+                .execute(&mut *tx).await.map_err(backend_err)?;
+            let claimed = sqlx::query("INSERT INTO customer_identities (workspace_id, channel, external_id, customer_id) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, channel, external_id) DO NOTHING")
+                .bind(workspace.to_string()).bind(identity.channel.as_str()).bind(&identity.external_id).bind(&new_id)
+                .execute(&mut *tx).await.map_err(backend_err)?.rows_affected() == 1;
+            let id = if claimed {
+                new_id
+            } else {
+                sqlx::query("DELETE FROM customers WHERE id = $1").bind(&new_id)
+                    .execute(&mut *tx).await.map_err(backend_err)?;
+                let (existing,): (String,) = sqlx::query_as(
+                    "SELECT customer_id FROM customer_identities WHERE workspace_id = $1 AND channel = $2 AND external_id = $3")
+                    .bind(workspace.to_string()).bind(identity.channel.as_str()).bind(&identity.external_id)
+                    .fetch_one(&mut *tx).await.map_err(backend_err)?;
+                sqlx::query("UPDATE customers SET name = COALESCE($2, name), email = COALESCE($3, email), \
+                             phone = COALESCE($4, phone), tier = COALESCE($5, tier) WHERE id = $1")
+                    .bind(&existing).bind(&profile.name).bind(&profile.email).bind(&profile.phone).bind(&profile.tier)
+                    .execute(&mut *tx).await.map_err(backend_err)?;
+                existing
+            };
+            tx.commit().await.map_err(backend_err)?;
+            let id = parse_id(&id)?;
+            self.customer(CustomerId(id)).await?.ok_or(StoreError::NotFound("customer"))
+        })
+    }
+
+    async fn customer(&self, id: CustomerId) -> StoreResult<Option<Customer>> {
+        let row: Option<CustomerRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, workspace_id, name, email, phone, tier, created_at FROM customers WHERE id = $1")
+            .bind(id.to_string()).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(customer_from_row).transpose()
+    }
+
+    async fn upsert_order(&self, order: &Order) -> StoreResult<()> {
+        let details = serde_json::to_string(&order.details).map_err(|e| StoreError::Backend(e.to_string()))?;
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO orders (id, workspace_id, customer_id, number, status, placed_at, currency, total_cents, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (workspace_id, number) DO UPDATE SET customer_id = excluded.customer_id, \
+             status = excluded.status, placed_at = excluded.placed_at, currency = excluded.currency, \
+             total_cents = excluded.total_cents, details = excluded.details")
+            .bind(order.id.to_string()).bind(order.workspace_id.to_string()).bind(order.customer_id.to_string())
+            .bind(&order.number).bind(&order.status).bind(micros(order.placed_at)).bind(&order.currency)
+            .bind(order.total_cents).bind(details)
+            .execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    async fn orders_for_customer(&self, customer: CustomerId) -> StoreResult<Vec<Order>> {
+        let rows: Vec<OrderRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, workspace_id, customer_id, number, status, placed_at, currency, total_cents, details \
+             FROM orders WHERE customer_id = $1 ORDER BY placed_at DESC")
+            .bind(customer.to_string()).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(order_from_row).collect()
+    }
+
+    async fn create_conversation(&self, new: NewConversation) -> StoreResult<Created<Conversation>> {
+        let id = ConversationId::new();
+        let now = micros(Utc::now());
+        let (key, fingerprint) = match &new.idempotency {
+            Some(k) => (Some(k.key.clone()), Some(k.fingerprint.clone())),
+            None => (None, None),
+        };
+        let inserted = on_pool!(self, pool => sqlx::query(
+            "INSERT INTO conversations (id, workspace_id, customer_id, channel, status, subject, created_at, updated_at, \
+             last_seq, idempotency_key, idempotency_fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 0, $8, $9) \
+             ON CONFLICT (workspace_id, idempotency_key) DO NOTHING")
+            .bind(id.to_string()).bind(new.workspace_id.to_string()).bind(new.customer_id.to_string())
+            .bind(new.channel.as_str()).bind(ConversationStatus::AiActive.as_str()).bind(&new.subject)
+            .bind(now).bind(&key).bind(&fingerprint)
+            .execute(pool).await.map(|r| r.rows_affected()).map_err(backend_err))? == 1;
+        if inserted {
+            let value = self.conversation(id).await?.ok_or(StoreError::NotFound("conversation"))?;
+            return Ok(Created { value, created: true, events: vec![] });
+        }
+        // Same key seen before in this workspace: replay, unless the request differs.
+        let (existing_id, existing_fp): (String, Option<String>) = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, idempotency_fingerprint FROM conversations WHERE workspace_id = $1 AND idempotency_key = $2")
+            .bind(new.workspace_id.to_string()).bind(&key).fetch_one(pool).await.map_err(backend_err))?;
+        if existing_fp != fingerprint {
+            return Err(StoreError::Conflict("idempotency key was used with a different request".into()));
+        }
+        let value = self
+            .conversation(ConversationId(parse_id(&existing_id)?))
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))?;
+        Ok(Created { value, created: false, events: vec![] })
+    }
+
+    async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>> {
+        let row: Option<ConversationRow> = on_pool!(self, pool => sqlx::query_as(
+            sqlx::AssertSqlSafe(format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1")))
+            .bind(id.to_string()).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(conversation_from_row).transpose()
+    }
+
+    async fn list_conversations(
+        &self,
+        workspace: WorkspaceId,
+        filter: &ConversationFilter,
+    ) -> StoreResult<Vec<Conversation>> {
+        // Newest first; the cursor is the last id seen (ids are time-ordered UUIDv7).
+        let before = filter.before.map(|c| c.to_string()).unwrap_or_else(|| "~".to_string());
+        let status = filter.status.map(|s| s.as_str().to_string());
+        let rows: Vec<ConversationRow> = on_pool!(self, pool => sqlx::query_as(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE workspace_id = $1 AND id < $2 \
+                 AND ($3 IS NULL OR status = $3) ORDER BY id DESC LIMIT $4")))
+            .bind(workspace.to_string()).bind(&before).bind(&status).bind(i64::from(filter.limit))
+            .fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(conversation_from_row).collect()
+    }
+
+    async fn change_status(
+        &self,
+        id: ConversationId,
+        from: ConversationStatus,
+        to: ConversationStatus,
+        reason: &str,
+    ) -> StoreResult<(Conversation, Event)> {
+        if !from.can_transition_to(to) {
+            return Err(StoreError::InvalidTransition { from, to });
+        }
+        let now = Utc::now();
+        let payload = EventPayload::StatusChanged { from, to, reason: reason.to_string() };
+        let payload_json = to_json(&payload)?;
+        let seq = on_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(backend_err)?;
+            let seq: Option<(i64,)> = sqlx::query_as(
+                "UPDATE conversations SET status = $3, updated_at = $4, last_seq = last_seq + 1 \
+                 WHERE id = $1 AND status = $2 RETURNING last_seq")
+                .bind(id.to_string()).bind(from.as_str()).bind(to.as_str()).bind(micros(now))
+                .fetch_optional(&mut *tx).await.map_err(backend_err)?;
+            let Some((seq,)) = seq else {
+                tx.rollback().await.map_err(backend_err)?;
+                let current = self.conversation(id).await?.ok_or(StoreError::NotFound("conversation"))?;
+                return Err(StoreError::InvalidTransition { from: current.status, to });
+            };
+            sqlx::query("INSERT INTO events (conversation_id, seq, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id.to_string()).bind(seq).bind(payload.type_name()).bind(&payload_json).bind(micros(now))
+                .execute(&mut *tx).await.map_err(backend_err)?;
+            tx.commit().await.map_err(backend_err)?;
+            seq
+        });
+        let conversation = self.conversation(id).await?.ok_or(StoreError::NotFound("conversation"))?;
+        Ok((conversation, Event { seq, conversation_id: id, payload, created_at: now }))
+    }
+
+    async fn append_message(&self, new: NewMessage) -> StoreResult<Created<Message>> {
+        let now = Utc::now();
+        let message = Message {
+            id: new.id,
+            conversation_id: new.conversation_id,
+            author: new.author,
+            text: new.text.clone(),
+            citations: new.citations.clone(),
+            created_at: now,
+        };
+        let payload = EventPayload::MessageCreated { message: message.clone() };
+        let payload_json = to_json(&payload)?;
+        let citations_json = to_json(&new.citations)?;
+        let (key, fingerprint) = match &new.idempotency {
+            Some(k) => (Some(k.key.clone()), Some(k.fingerprint.clone())),
+            None => (None, None),
+        };
+        let conv = new.conversation_id.to_string();
+        let outcome: Result<i64, Option<(String, Option<String>)>> = on_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(backend_err)?;
+            // Bumping last_seq first takes the conversation's write lock, which serializes
+            // appends (and idempotency checks) per conversation on both backends.
+            let seq: Option<(i64,)> = sqlx::query_as(
+                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2 WHERE id = $1 RETURNING last_seq")
+                .bind(&conv).bind(micros(now)).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+            let Some((seq,)) = seq else {
+                return Err(StoreError::NotFound("conversation"));
+            };
+            let existing: Option<(String, Option<String>)> = match &key {
+                Some(k) => sqlx::query_as(
+                    "SELECT id, idempotency_fingerprint FROM messages WHERE conversation_id = $1 AND idempotency_key = $2")
+                    .bind(&conv).bind(k).fetch_optional(&mut *tx).await.map_err(backend_err)?,
+                None => None,
+            };
+            if existing.is_some() {
+                tx.rollback().await.map_err(backend_err)?;
+                Err(existing)
+            } else {
+                sqlx::query("INSERT INTO messages (id, conversation_id, position, author, text, citations, created_at, \
+                             idempotency_key, idempotency_fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                    .bind(new.id.to_string()).bind(&conv).bind(seq).bind(new.author.as_str()).bind(&new.text)
+                    .bind(&citations_json).bind(micros(now)).bind(&key).bind(&fingerprint)
+                    .execute(&mut *tx).await.map_err(backend_err)?;
+                sqlx::query("INSERT INTO events (conversation_id, seq, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&conv).bind(seq).bind(payload.type_name()).bind(&payload_json).bind(micros(now))
+                    .execute(&mut *tx).await.map_err(backend_err)?;
+                if new.enqueue_turn {
+                    sqlx::query("INSERT INTO turns (conversation_id, message_id, status, attempts, created_at) \
+                                 VALUES ($1, $2, 'queued', 0, $3)")
+                        .bind(&conv).bind(new.id.to_string()).bind(micros(now))
+                        .execute(&mut *tx).await.map_err(backend_err)?;
+                }
+                tx.commit().await.map_err(backend_err)?;
+                Ok(seq)
+            }
+        });
+        match outcome {
+            Ok(seq) => Ok(Created {
+                value: message,
+                created: true,
+                events: vec![Event { seq, conversation_id: new.conversation_id, payload, created_at: now }],
+            }),
+            Err(Some((existing_id, existing_fp))) => {
+                if existing_fp != fingerprint {
+                    return Err(StoreError::Conflict("idempotency key was used with a different request".into()));
+                }
+                let value = self
+                    .message(MessageId(parse_id(&existing_id)?))
+                    .await?
+                    .ok_or(StoreError::NotFound("message"))?;
+                Ok(Created { value, created: false, events: vec![] })
+            }
+            Err(None) => Err(StoreError::Backend("inconsistent idempotency state".into())),
+        }
+    }
+
+    async fn messages(&self, conversation: ConversationId) -> StoreResult<Vec<Message>> {
+        let rows: Vec<MessageRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, conversation_id, author, text, citations, created_at FROM messages \
+             WHERE conversation_id = $1 ORDER BY position")
+            .bind(conversation.to_string()).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(message_from_row).collect()
+    }
+
+    async fn message(&self, id: MessageId) -> StoreResult<Option<Message>> {
+        let row: Option<MessageRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, conversation_id, author, text, citations, created_at FROM messages WHERE id = $1")
+            .bind(id.to_string()).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(message_from_row).transpose()
+    }
+
+    async fn append_event(&self, conversation: ConversationId, payload: EventPayload) -> StoreResult<Event> {
+        let now = Utc::now();
+        let payload_json = to_json(&payload)?;
+        let conv = conversation.to_string();
+        let seq = on_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(backend_err)?;
+            let seq: Option<(i64,)> = sqlx::query_as(
+                "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+                .bind(&conv).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+            let Some((seq,)) = seq else {
+                return Err(StoreError::NotFound("conversation"));
+            };
+            sqlx::query("INSERT INTO events (conversation_id, seq, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&conv).bind(seq).bind(payload.type_name()).bind(&payload_json).bind(micros(now))
+                .execute(&mut *tx).await.map_err(backend_err)?;
+            tx.commit().await.map_err(backend_err)?;
+            seq
+        });
+        Ok(Event { seq, conversation_id: conversation, payload, created_at: now })
+    }
+
+    async fn events_after(&self, conversation: ConversationId, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
+        let rows: Vec<EventRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT conversation_id, seq, payload, created_at FROM events WHERE conversation_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT $3")
+            .bind(conversation.to_string()).bind(after).bind(i64::from(limit))
+            .fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(event_from_row).collect()
+    }
+
+    async fn claim_turn(&self, lease_until: DateTime<Utc>) -> StoreResult<Option<Turn>> {
+        let now = micros(Utc::now());
+        // A turn is claimable when queued, or running with an expired lease (its worker died),
+        // and no other turn of the same conversation is running under a live lease.
+        let row: Option<(i64, String, String, i64)> = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_as(
+                "UPDATE turns SET status = 'running', lease_until = $1, attempts = attempts + 1 WHERE id = (\
+                   SELECT t.id FROM turns t WHERE (t.status = 'queued' OR (t.status = 'running' AND t.lease_until < $2)) \
+                   AND NOT EXISTS (SELECT 1 FROM turns r WHERE r.conversation_id = t.conversation_id \
+                     AND r.status = 'running' AND r.lease_until >= $2 AND r.id <> t.id) \
+                   AND NOT EXISTS (SELECT 1 FROM turns e WHERE e.conversation_id = t.conversation_id \
+                     AND e.status IN ('queued', 'running') AND e.id < t.id) \
+                   ORDER BY t.id LIMIT 1) \
+                 RETURNING id, conversation_id, message_id, attempts")
+                .bind(micros(lease_until)).bind(now).fetch_optional(pool).await.map_err(backend_err)?,
+            Backend::Postgres(pool) => sqlx::query_as(
+                "UPDATE turns SET status = 'running', lease_until = $1, attempts = attempts + 1 WHERE id = (\
+                   SELECT t.id FROM turns t WHERE (t.status = 'queued' OR (t.status = 'running' AND t.lease_until < $2)) \
+                   AND NOT EXISTS (SELECT 1 FROM turns r WHERE r.conversation_id = t.conversation_id \
+                     AND r.status = 'running' AND r.lease_until >= $2 AND r.id <> t.id) \
+                   AND NOT EXISTS (SELECT 1 FROM turns e WHERE e.conversation_id = t.conversation_id \
+                     AND e.status IN ('queued', 'running') AND e.id < t.id) \
+                   ORDER BY t.id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 AND (status = 'queued' OR lease_until < $2) \
+                 RETURNING id, conversation_id, message_id, attempts")
+                .bind(micros(lease_until)).bind(now).fetch_optional(pool).await.map_err(backend_err)?,
+        };
+        row.map(|(id, conversation_id, message_id, attempts)| {
+            Ok(Turn {
+                id,
+                conversation_id: ConversationId(parse_id(&conversation_id)?),
+                message_id: MessageId(parse_id(&message_id)?),
+                attempts: i32::try_from(attempts).unwrap_or(i32::MAX),
+            })
+        })
+        .transpose()
+    }
+
+    async fn finish_turn(&self, id: i64) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE turns SET status = 'done', lease_until = NULL WHERE id = $1")
+            .bind(id).execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    async fn fail_turn(&self, id: i64, error: &str, max_attempts: i32) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE turns SET status = CASE WHEN attempts >= $3 THEN 'failed' ELSE 'queued' END, \
+             lease_until = NULL, last_error = $2 WHERE id = $1")
+            .bind(id).bind(error).bind(i64::from(max_attempts))
+            .execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    async fn documents(&self, workspace: WorkspaceId, source: &str) -> StoreResult<Vec<Document>> {
+        let rows: Vec<DocumentRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, workspace_id, source, external_id, title, url, tags, content_hash, updated_at \
+             FROM documents WHERE workspace_id = $1 AND source = $2 ORDER BY external_id")
+            .bind(workspace.to_string()).bind(source).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(document_from_row).collect()
+    }
+
+    async fn put_document(&self, doc: &Document, chunks: &[Chunk]) -> StoreResult<()> {
+        let tags = to_json(&doc.tags)?;
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(backend_err)?;
+            sqlx::query(
+                "INSERT INTO documents (id, workspace_id, source, external_id, title, url, tags, content_hash, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (id) DO UPDATE SET title = excluded.title, url = excluded.url, tags = excluded.tags, \
+                 content_hash = excluded.content_hash, updated_at = excluded.updated_at")
+                .bind(doc.id.to_string()).bind(doc.workspace_id.to_string()).bind(&doc.source).bind(&doc.external_id)
+                .bind(&doc.title).bind(&doc.url).bind(&tags).bind(&doc.content_hash).bind(micros(doc.updated_at))
+                .execute(&mut *tx).await.map_err(backend_err)?;
+            sqlx::query("DELETE FROM chunks WHERE document_id = $1").bind(doc.id.to_string())
+                .execute(&mut *tx).await.map_err(backend_err)?;
+            for chunk in chunks {
+                sqlx::query("INSERT INTO chunks (id, document_id, ordinal, heading_path, text) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&chunk.id).bind(chunk.document_id.to_string()).bind(i64::from(chunk.ordinal))
+                    .bind(to_json(&chunk.heading_path)?).bind(&chunk.text)
+                    .execute(&mut *tx).await.map_err(backend_err)?;
+            }
+            tx.commit().await.map_err(backend_err)
+        })
+    }
+
+    async fn delete_document(&self, id: DocumentId) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(backend_err)?;
+            sqlx::query("DELETE FROM chunks WHERE document_id = $1").bind(id.to_string())
+                .execute(&mut *tx).await.map_err(backend_err)?;
+            sqlx::query("DELETE FROM documents WHERE id = $1").bind(id.to_string())
+                .execute(&mut *tx).await.map_err(backend_err)?;
+            tx.commit().await.map_err(backend_err)
+        })
+    }
+
+    async fn all_chunks(&self) -> StoreResult<Vec<(Document, Chunk)>> {
+        let rows: Vec<DocumentChunkRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT d.id, d.workspace_id, d.source, d.external_id, d.title, d.url, d.tags, d.content_hash, d.updated_at, \
+             c.id, c.ordinal, c.heading_path, c.text FROM chunks c JOIN documents d ON d.id = c.document_id \
+             ORDER BY d.id, c.ordinal")
+            .fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(document_chunk_from_row).collect()
+    }
+
+    async fn knowledge_stats(&self, workspace: Option<WorkspaceId>) -> StoreResult<KnowledgeStats> {
+        let ws = workspace.map(|w| w.to_string());
+        let (documents, chunks): (i64, i64) = on_pool!(self, pool => sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM documents WHERE $1 IS NULL OR workspace_id = $1), \
+                    (SELECT COUNT(*) FROM chunks c JOIN documents d ON d.id = c.document_id \
+                     WHERE $1 IS NULL OR d.workspace_id = $1)")
+            .bind(&ws).fetch_one(pool).await.map_err(backend_err))?;
+        Ok(KnowledgeStats {
+            documents: u64::try_from(documents).unwrap_or(0),
+            chunks: u64::try_from(chunks).unwrap_or(0),
+        })
+    }
+}
+
+/// Helpers for tests of this and other crates.
+pub mod testing {
+    use super::*;
+
+    /// Connects to `url` and returns a store living in a brand-new schema, so tests never see
+    /// each other's data.
+    pub async fn fresh_postgres(url: &str) -> StoreResult<SqlStore> {
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let admin = PgPoolOptions::new().max_connections(1).connect(url).await.map_err(backend_err)?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .map_err(backend_err)?;
+        admin.close().await;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(backend_err)?
+            .options([("search_path", schema.as_str())]);
+        SqlStore::open_postgres_with(options, 5).await
+    }
+}

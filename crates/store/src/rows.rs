@@ -1,0 +1,167 @@
+//! Row tuples as both drivers decode them, and their conversion to domain types.
+
+use chrono::{DateTime, Utc};
+use concierge_core::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub(crate) type WorkspaceRow = (String, String, String, bool, i64);
+pub(crate) type ApiKeyRow = (String, String, String, String, String, i64, Option<i64>);
+pub(crate) type CustomerRow = (String, String, Option<String>, Option<String>, Option<String>, Option<String>, i64);
+pub(crate) type OrderRow = (String, String, String, String, String, i64, String, i64, String);
+pub(crate) type ConversationRow = (String, String, String, String, String, Option<String>, i64, i64);
+pub(crate) type MessageRow = (String, String, String, String, String, i64);
+pub(crate) type EventRow = (String, i64, String, i64);
+pub(crate) type DocumentRow = (String, String, String, String, String, Option<String>, String, String, i64);
+pub(crate) type DocumentChunkRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    String,
+    String,
+);
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("corrupt {what} in store: {detail}"))
+}
+
+pub(crate) fn parse_id(s: &str) -> StoreResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(s).map_err(|e| corrupt("id", e))
+}
+
+pub(crate) fn time(micros: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("timestamp", micros))
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+pub(crate) fn decode_hex(s: &str) -> StoreResult<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return Err(corrupt("secret", "odd length"));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| corrupt("secret", e)))
+        .collect()
+}
+
+pub(crate) fn workspace_from_row(r: WorkspaceRow) -> StoreResult<Workspace> {
+    Ok(Workspace {
+        id: WorkspaceId(parse_id(&r.0)?),
+        slug: r.1,
+        name: r.2,
+        public_chat: r.3,
+        created_at: time(r.4)?,
+    })
+}
+
+pub(crate) fn api_key_from_row(r: ApiKeyRow) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: ApiKeyId(parse_id(&r.0)?),
+        workspace_id: WorkspaceId(parse_id(&r.1)?),
+        name: r.2,
+        prefix: r.3,
+        hash: r.4,
+        created_at: time(r.5)?,
+        revoked_at: r.6.map(time).transpose()?,
+    })
+}
+
+pub(crate) fn customer_from_row(r: CustomerRow) -> StoreResult<Customer> {
+    Ok(Customer {
+        id: CustomerId(parse_id(&r.0)?),
+        workspace_id: WorkspaceId(parse_id(&r.1)?),
+        name: r.2,
+        email: r.3,
+        phone: r.4,
+        tier: r.5,
+        created_at: time(r.6)?,
+    })
+}
+
+pub(crate) fn order_from_row(r: OrderRow) -> StoreResult<Order> {
+    Ok(Order {
+        id: OrderId(parse_id(&r.0)?),
+        workspace_id: WorkspaceId(parse_id(&r.1)?),
+        customer_id: CustomerId(parse_id(&r.2)?),
+        number: r.3,
+        status: r.4,
+        placed_at: time(r.5)?,
+        currency: r.6,
+        total_cents: r.7,
+        details: from_json("order details", &r.8)?,
+    })
+}
+
+pub(crate) fn conversation_from_row(r: ConversationRow) -> StoreResult<Conversation> {
+    Ok(Conversation {
+        id: ConversationId(parse_id(&r.0)?),
+        workspace_id: WorkspaceId(parse_id(&r.1)?),
+        customer_id: CustomerId(parse_id(&r.2)?),
+        channel: r.3.parse().map_err(|e| corrupt("channel", e))?,
+        status: r.4.parse().map_err(|e| corrupt("status", e))?,
+        subject: r.5,
+        created_at: time(r.6)?,
+        updated_at: time(r.7)?,
+    })
+}
+
+pub(crate) fn message_from_row(r: MessageRow) -> StoreResult<Message> {
+    Ok(Message {
+        id: MessageId(parse_id(&r.0)?),
+        conversation_id: ConversationId(parse_id(&r.1)?),
+        author: r.2.parse().map_err(|e| corrupt("author", e))?,
+        text: r.3,
+        citations: from_json("citations", &r.4)?,
+        created_at: time(r.5)?,
+    })
+}
+
+pub(crate) fn event_from_row(r: EventRow) -> StoreResult<Event> {
+    Ok(Event {
+        conversation_id: ConversationId(parse_id(&r.0)?),
+        seq: r.1,
+        payload: from_json("event payload", &r.2)?,
+        created_at: time(r.3)?,
+    })
+}
+
+pub(crate) fn document_from_row(r: DocumentRow) -> StoreResult<Document> {
+    Ok(Document {
+        id: DocumentId(parse_id(&r.0)?),
+        workspace_id: WorkspaceId(parse_id(&r.1)?),
+        source: r.2,
+        external_id: r.3,
+        title: r.4,
+        url: r.5,
+        tags: from_json("tags", &r.6)?,
+        content_hash: r.7,
+        updated_at: time(r.8)?,
+    })
+}
+
+pub(crate) fn document_chunk_from_row(r: DocumentChunkRow) -> StoreResult<(Document, Chunk)> {
+    let doc = document_from_row((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8))?;
+    let chunk = Chunk {
+        id: r.9,
+        document_id: doc.id,
+        ordinal: u32::try_from(r.10).map_err(|e| corrupt("ordinal", e))?,
+        heading_path: from_json("heading path", &r.11)?,
+        text: r.12,
+    };
+    Ok((doc, chunk))
+}
