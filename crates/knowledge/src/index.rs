@@ -1,0 +1,327 @@
+//! The BM25 index (tantivy). Derived data: it is rebuilt from the store whenever it disagrees
+//! with it, so it can be deleted at any time.
+
+use crate::text::{is_stopword, words};
+use crate::{KnowledgeError, Result};
+use concierge_core::{Chunk, Document, DocumentId, WorkspaceId};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+use tantivy::collector::TopDocs;
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::{TextAnalyzer, TokenStream};
+use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term, doc};
+
+const TOKENIZER: &str = "en_stem";
+const WRITER_MEMORY: usize = 50_000_000;
+/// Field boosts: a match in a title or heading says more than one in body text.
+const TITLE_BOOST: f32 = 2.0;
+const HEADINGS_BOOST: f32 = 1.5;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    chunk_id: Field,
+    document_id: Field,
+    workspace_id: Field,
+    title: Field,
+    headings: Field,
+    body: Field,
+    url: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+        .set_stored();
+    let fields = Fields {
+        chunk_id: b.add_text_field("chunk_id", STRING | STORED),
+        document_id: b.add_text_field("document_id", STRING | STORED),
+        workspace_id: b.add_text_field("workspace_id", STRING | STORED),
+        title: b.add_text_field("title", text.clone()),
+        headings: b.add_text_field("headings", text.clone()),
+        body: b.add_text_field("body", text),
+        url: b.add_text_field("url", STORED),
+    };
+    (b.build(), fields)
+}
+
+/// A retrieved chunk with its BM25 score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub chunk_id: String,
+    pub document_id: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub heading_path: Vec<String>,
+    pub text: String,
+    pub score: f32,
+}
+
+/// A content word of a query: its stem and inverse document frequency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryTerm {
+    pub stem: String,
+    pub idf: f32,
+}
+
+pub struct KnowledgeIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    analyzer: TextAnalyzer,
+    /// One writer at a time within this process; tantivy's lock file guards across processes.
+    write_lock: Mutex<()>,
+}
+
+impl KnowledgeIndex {
+    /// Opens the index in `dir`, creating it if needed. An index with an incompatible schema is
+    /// wiped and recreated (it is rebuilt from the store afterwards).
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| KnowledgeError::Directory(format!("{}: {e}", dir.display())))?;
+        let (schema, fields) = schema();
+        let open = |dir: &Path| -> Result<Index> {
+            let mmap = MmapDirectory::open(dir).map_err(|e| KnowledgeError::Directory(e.to_string()))?;
+            Ok(Index::open_or_create(mmap, schema.clone())?)
+        };
+        let index = match open(dir) {
+            Ok(index) => index,
+            Err(err) => {
+                tracing::warn!(%err, dir = %dir.display(), "search index unusable; recreating it");
+                std::fs::remove_dir_all(dir).map_err(|e| KnowledgeError::Directory(e.to_string()))?;
+                std::fs::create_dir_all(dir).map_err(|e| KnowledgeError::Directory(e.to_string()))?;
+                open(dir)?
+            }
+        };
+        Self::with_index(index, fields)
+    }
+
+    /// An index held in memory (evaluation, tests).
+    pub fn in_memory() -> Result<Self> {
+        let (schema, fields) = schema();
+        Self::with_index(Index::create_in_ram(schema), fields)
+    }
+
+    fn with_index(index: Index, fields: Fields) -> Result<Self> {
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::OnCommitWithDelay).try_into()?;
+        let analyzer = index
+            .tokenizers()
+            .get(TOKENIZER)
+            .ok_or_else(|| KnowledgeError::Directory(format!("tokenizer {TOKENIZER} missing")))?;
+        Ok(Self { index, reader, fields, analyzer, write_lock: Mutex::new(()) })
+    }
+
+    /// Number of chunks currently searchable.
+    pub fn num_chunks(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Stems of `text` as the index sees them.
+    pub fn stems(&self, text: &str) -> Vec<String> {
+        let mut analyzer = self.analyzer.clone();
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            out.push(stream.token().text.clone());
+        }
+        out
+    }
+
+    /// The content words of a query (stopwords removed), stemmed and deduplicated, with IDF.
+    pub fn query_terms(&self, query: &str) -> Vec<QueryTerm> {
+        let searcher = self.reader.searcher();
+        let n = searcher.num_docs() as f32;
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for word in words(query) {
+            if is_stopword(&word) {
+                continue;
+            }
+            for stem in self.stems(&word) {
+                if !seen.insert(stem.clone()) {
+                    continue;
+                }
+                let df = [self.fields.body, self.fields.title, self.fields.headings]
+                    .iter()
+                    .map(|f| searcher.doc_freq(&Term::from_field_text(*f, &stem)).unwrap_or(0))
+                    .max()
+                    .unwrap_or(0) as f32;
+                let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+                out.push(QueryTerm { stem, idf });
+            }
+        }
+        out
+    }
+
+    /// BM25 search within one workspace. Returns at most `k` hits, best first.
+    pub fn search(&self, workspace: WorkspaceId, terms: &[QueryTerm], k: usize) -> Result<Vec<Hit>> {
+        if terms.is_empty() || k == 0 {
+            return Ok(Vec::new());
+        }
+        let f = self.fields;
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for t in terms {
+            for (field, boost) in [(f.title, TITLE_BOOST), (f.headings, HEADINGS_BOOST), (f.body, 1.0)] {
+                let q = TermQuery::new(Term::from_field_text(field, &t.stem), IndexRecordOption::WithFreqs);
+                should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
+            }
+        }
+        let filter = TermQuery::new(
+            Term::from_field_text(f.workspace_id, &workspace.to_string()),
+            IndexRecordOption::Basic,
+        );
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(filter) as Box<dyn Query>),
+            (Occur::Must, Box::new(BooleanQuery::new(should))),
+        ]);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(k).order_by_score())?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let d: TantivyDocument = searcher.doc(address)?;
+            let get = |field: Field| d.get_first(field).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let headings = get(f.headings);
+            hits.push(Hit {
+                chunk_id: get(f.chunk_id),
+                document_id: get(f.document_id),
+                title: get(f.title),
+                url: Some(get(f.url)).filter(|u| !u.is_empty()),
+                heading_path: headings.split('\n').filter(|h| !h.is_empty()).map(str::to_string).collect(),
+                text: get(f.body),
+                score,
+            });
+        }
+        Ok(hits)
+    }
+
+    fn tantivy_doc(&self, document: &Document, chunk: &Chunk) -> TantivyDocument {
+        let f = self.fields;
+        doc!(
+            f.chunk_id => chunk.id.clone(),
+            f.document_id => document.id.to_string(),
+            f.workspace_id => document.workspace_id.to_string(),
+            f.title => document.title.clone(),
+            f.headings => chunk.heading_path.join("\n"),
+            f.body => chunk.text.clone(),
+            f.url => document.url.clone().unwrap_or_default(),
+        )
+    }
+
+    fn write<F>(&self, apply: F) -> Result<()>
+    where
+        F: FnOnce(&tantivy::IndexWriter<TantivyDocument>) -> Result<()>,
+    {
+        let _guard = self.write_lock.lock().map_err(|_| KnowledgeError::Directory("index writer lock poisoned".into()))?;
+        let mut writer = self.index.writer(WRITER_MEMORY)?;
+        apply(&writer)?;
+        writer.commit()?;
+        writer.wait_merging_threads()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Replaces the chunks of `upserts` and removes `deletes`, in one commit.
+    pub fn apply(&self, upserts: &[(Document, Vec<Chunk>)], deletes: &[DocumentId]) -> Result<()> {
+        if upserts.is_empty() && deletes.is_empty() {
+            return Ok(());
+        }
+        self.write(|w| {
+            for id in deletes.iter().chain(upserts.iter().map(|(d, _)| &d.id)) {
+                w.delete_term(Term::from_field_text(self.fields.document_id, &id.to_string()));
+            }
+            for (document, chunks) in upserts {
+                for chunk in chunks {
+                    w.add_document(self.tantivy_doc(document, chunk))?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Drops everything and indexes `all` (from the store).
+    pub fn rebuild(&self, all: &[(Document, Chunk)]) -> Result<()> {
+        self.write(|w| {
+            w.delete_all_documents()?;
+            for (document, chunk) in all {
+                w.add_document(self.tantivy_doc(document, chunk))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Rebuilds the index from the store when their chunk counts disagree (first start, crash
+    /// between store and index writes, index deleted).
+    pub async fn sync_with_store(&self, store: &dyn concierge_core::Store) -> Result<bool> {
+        let stats = store.knowledge_stats(None).await?;
+        if stats.chunks == self.num_chunks() {
+            return Ok(false);
+        }
+        let all = store.all_chunks().await?;
+        tracing::info!(chunks = all.len(), "rebuilding search index from the store");
+        self.rebuild(&all)?;
+        Ok(true)
+    }
+
+    /// For each hit, the set of query stems it contains (title, headings and text).
+    pub fn matched_terms(&self, hit: &Hit, terms: &[QueryTerm]) -> HashSet<String> {
+        let mut present: HashMap<String, ()> = HashMap::new();
+        for text in [hit.title.as_str(), &hit.heading_path.join(" "), hit.text.as_str()] {
+            for s in self.stems(text) {
+                present.insert(s, ());
+            }
+        }
+        terms.iter().filter(|t| present.contains_key(&t.stem)).map(|t| t.stem.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn doc(ws: WorkspaceId, title: &str, body: &str) -> (Document, Vec<Chunk>) {
+        let d = Document {
+            id: DocumentId::new(),
+            workspace_id: ws,
+            source: "test".into(),
+            external_id: title.into(),
+            title: title.into(),
+            url: None,
+            tags: vec![],
+            content_hash: "h".into(),
+            updated_at: Utc::now(),
+        };
+        let c = Chunk { id: Chunk::id_for(d.id, 0), document_id: d.id, ordinal: 0, heading_path: vec![], text: body.into() };
+        (d, vec![c])
+    }
+
+    #[test]
+    fn search_is_scoped_to_the_workspace_and_ranked() {
+        let index = KnowledgeIndex::in_memory().expect("index");
+        let a = WorkspaceId::new();
+        let b = WorkspaceId::new();
+        let docs = vec![
+            doc(a, "Reset your password", "Open the sign-in page and choose Forgot password."),
+            doc(a, "Shipping times", "Standard shipping takes 3-5 business days."),
+            doc(b, "Other tenant password", "Secret password policy of tenant B."),
+        ];
+        index.apply(&docs, &[]).expect("apply");
+        assert_eq!(index.num_chunks(), 3);
+        let terms = index.query_terms("How do I reset my passwords?");
+        assert_eq!(terms.iter().map(|t| t.stem.as_str()).collect::<Vec<_>>(), vec!["reset", "password"]);
+        let hits = index.search(a, &terms, 5).expect("search");
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].title, "Reset your password");
+        assert_eq!(index.matched_terms(&hits[0], &terms).len(), 2);
+        index.apply(&[], &[docs[0].0.id]).expect("delete");
+        assert!(index.search(a, &terms, 5).expect("search").is_empty());
+    }
+}
