@@ -1,1 +1,14 @@
+//! The agent: answers customer turns from the knowledge base, hands conversations to people,
+//! and publishes every step as events.
+//!
+//! Architecture invariant: no HTTP, SQL or vendor SDK here. It talks to storage through the core
+//! `Store` trait and to live listeners through [`LiveHub`]; front ends (HTTP, Slack, CLI) call
+//! [`Service`] and subscribe to the hub.
 
+mod hub;
+mod service;
+mod worker;
+
+pub use hub::LiveHub;
+pub use service::{AgentConfig, Service, ServiceError};
+pub use worker::run_workers;

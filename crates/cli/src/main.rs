@@ -1,1 +1,264 @@
-fn main() {}
+//! `concierge`: the one binary. Thin: parses the command line, loads configuration, and calls
+//! into the library crates.
+
+mod bench;
+mod chat;
+mod demo;
+mod eval;
+mod sse;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use concierge_config::{Config, LogFormat};
+use concierge_core::Store;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "concierge", version, about = "Self-hosted AI support agent")]
+struct Cli {
+    /// Configuration file (TOML). Defaults to ./concierge.toml when it exists.
+    #[arg(long, short, global = true, env = "CONCIERGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (API, web chat, workers).
+    Serve,
+    /// Create (first run) or reuse the Nimbus Home demo workspace, ingest its knowledge base and serve it.
+    Demo(demo::DemoArgs),
+    /// Ingest a directory of Markdown, HTML and text files into a workspace's knowledge base.
+    Ingest {
+        /// Directory to read (recursively).
+        path: PathBuf,
+        /// Workspace slug (created if missing).
+        #[arg(long, default_value = "default")]
+        workspace: String,
+    },
+    /// Chat with a running server from the terminal.
+    Chat(chat::ChatArgs),
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Workspace API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Load generators that print figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// Quality evaluations on data files.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and show every effective setting and where it came from.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key (printed once; only its hash is stored).
+    Create {
+        #[arg(long, default_value = "default")]
+        workspace: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// List a workspace's keys (prefixes only).
+    List {
+        #[arg(long, default_value = "default")]
+        workspace: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Concurrent conversations against a running server; prints turn latency and throughput.
+    Chat(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Evidence threshold: how well the answer/no-answer decision separates answerable from
+    /// unanswerable questions on a knowledge base.
+    Evidence(eval::EvidenceArgs),
+}
+
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+    let default = PathBuf::from("concierge.toml");
+    let file = path
+        .cloned()
+        .or_else(|| default.exists().then_some(default));
+    Ok(concierge_config::load(file.as_deref())?.config)
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // One TLS provider for the whole process (ring); reqwest is built without one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => return Ok(config_check(cli.config.as_ref())),
+        Command::Chat(args) => chat::run(args).await?,
+        Command::Bench {
+            command: BenchCommand::Chat(args),
+        } => bench::run(args).await?,
+        Command::Eval {
+            command: EvalCommand::Evidence(args),
+        } => eval::evidence(args).await?,
+        Command::Serve => {
+            let config = load_config(cli.config.as_ref())?;
+            init_logging(&config);
+            let app = concierge_server::Application::build(config).await?;
+            println!("Concierge listening on http://{}", app.local_addr()?);
+            app.run_until_stopped().await?;
+        }
+        Command::Demo(args) => {
+            let config = load_config(cli.config.as_ref())?;
+            init_logging(&config);
+            demo::run(config, args).await?;
+        }
+        Command::Ingest { path, workspace } => {
+            let config = load_config(cli.config.as_ref())?;
+            init_logging(&config);
+            let store = concierge_server::open_store(&config).await?;
+            let ws = store
+                .ensure_workspace(&workspace, &workspace, false)
+                .await?;
+            let index = concierge_server::open_index(&config, store.as_ref()).await?;
+            let report = concierge_knowledge::ingest_dir(store.as_ref(), &index, ws.id, &path)
+                .await
+                .with_context(|| format!("cannot ingest {}", path.display()))?;
+            println!(
+                "{}: {} added, {} updated, {} unchanged, {} deleted; {} chunks in workspace {workspace:?}",
+                path.display(),
+                report.added,
+                report.updated,
+                report.unchanged,
+                report.deleted,
+                report.chunks
+            );
+            for e in &report.errors {
+                eprintln!("skipped {e}");
+            }
+        }
+        Command::Keys { command } => {
+            let config = load_config(cli.config.as_ref())?;
+            let store = concierge_server::open_store(&config).await?;
+            match command {
+                KeysCommand::Create { workspace, name } => {
+                    let ws = store
+                        .workspace_by_slug(&workspace)
+                        .await?
+                        .with_context(|| format!("no workspace {workspace:?}"))?;
+                    let (record, key) =
+                        concierge_server::create_api_key(store.as_ref(), ws.id, &name)
+                            .await
+                            .map_err(|e| anyhow::anyhow!(e.detail))?;
+                    println!("{key}");
+                    eprintln!(
+                        "API key {:?} (prefix {}) for workspace {workspace:?}; it is shown only once.",
+                        record.name, record.prefix
+                    );
+                }
+                KeysCommand::List { workspace } => {
+                    let ws = store
+                        .workspace_by_slug(&workspace)
+                        .await?
+                        .with_context(|| format!("no workspace {workspace:?}"))?;
+                    for k in store.list_api_keys(ws.id).await? {
+                        let state = if k.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
+                        println!(
+                            "ck_{}_…  {}  {}  {}",
+                            k.prefix,
+                            k.name,
+                            k.created_at.format("%Y-%m-%d %H:%M"),
+                            state
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn config_check(path: Option<&PathBuf>) -> std::process::ExitCode {
+    let default = PathBuf::from("concierge.toml");
+    let file = path
+        .cloned()
+        .or_else(|| default.exists().then_some(default));
+    match concierge_config::load(file.as_deref()) {
+        Ok(loaded) => {
+            match &file {
+                Some(f) => println!(
+                    "configuration OK (file {}, then CONCIERGE__* environment)",
+                    f.display()
+                ),
+                None => {
+                    println!("configuration OK (no file; defaults, then CONCIERGE__* environment)")
+                }
+            }
+            for line in loaded.describe() {
+                println!("  {line}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("configuration has {} problem(s):", err.issues.len());
+            for issue in &err.issues {
+                eprintln!(
+                    "  - {}: {}\n      from {}",
+                    issue.key, issue.message, issue.origin
+                );
+            }
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -97,7 +97,7 @@ impl Default for KnowledgeConfig {
 }
 
 /// Chosen by `concierge eval evidence` on the demo's answerable/unanswerable sets; see docs/evaluation.md.
-pub const DEFAULT_MIN_EVIDENCE: f32 = 0.5;
+pub const DEFAULT_MIN_EVIDENCE: f32 = 0.28;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -198,7 +198,11 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut dyn FnMut(&str, &s
     match value {
         serde_json::Value::Object(map) => {
             for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out);
             }
         }
@@ -242,7 +246,11 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
         issues: err
             .into_iter()
             .map(|e| {
-                let key = if e.path.is_empty() { "(root)".to_string() } else { e.path.join(".") };
+                let key = if e.path.is_empty() {
+                    "(root)".to_string()
+                } else {
+                    e.path.join(".")
+                };
                 let origin = match &e.metadata {
                     Some(meta) => match &meta.source {
                         Some(figment::Source::File(p)) => format!("{} {}", meta.name, p.display()),
@@ -251,13 +259,24 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
                     },
                     None => origin_of(&fig, &key),
                 };
-                ConfigIssue { key, message: e.kind.to_string(), origin }
+                ConfigIssue {
+                    key,
+                    message: e.kind.to_string(),
+                    origin,
+                }
             })
             .collect(),
     })?;
-    let loaded = Loaded { config, figment: fig };
+    let loaded = Loaded {
+        config,
+        figment: fig,
+    };
     let issues = validate(&loaded);
-    if issues.is_empty() { Ok(loaded) } else { Err(ConfigError { issues }) }
+    if issues.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ConfigError { issues })
+    }
 }
 
 fn validate(loaded: &Loaded) -> Vec<ConfigIssue> {
@@ -265,13 +284,20 @@ fn validate(loaded: &Loaded) -> Vec<ConfigIssue> {
     let mut issues = Vec::new();
     let mut check = |ok: bool, key: &str, message: String| {
         if !ok {
-            issues.push(ConfigIssue { key: key.into(), message, origin: loaded.origin(key) });
+            issues.push(ConfigIssue {
+                key: key.into(),
+                message,
+                origin: loaded.origin(key),
+            });
         }
     };
     check(
         c.server.bind.parse::<SocketAddr>().is_ok(),
         "server.bind",
-        format!("{:?} is not a socket address such as 127.0.0.1:8080", c.server.bind),
+        format!(
+            "{:?} is not a socket address such as 127.0.0.1:8080",
+            c.server.bind
+        ),
     );
     check(
         (1024..=16 * 1024 * 1024).contains(&c.server.max_body_bytes),
@@ -324,7 +350,11 @@ fn validate(loaded: &Loaded) -> Vec<ConfigIssue> {
         "agent.max_attempts",
         format!("{} is outside 1..=20", c.agent.max_attempts),
     );
-    check(!c.log.level.trim().is_empty(), "log.level", "must not be empty".into());
+    check(
+        !c.log.level.trim().is_empty(),
+        "log.level",
+        "must not be empty".into(),
+    );
     issues
 }
 
@@ -346,13 +376,24 @@ mod tests {
     #[test]
     fn file_then_environment_override_and_origins_are_reported() {
         Jail::expect_with(|jail| {
-            jail.create_file("c.toml", "[server]\nbind = \"0.0.0.0:9000\"\n[knowledge]\ntop_k = 5\n")?;
+            jail.create_file(
+                "c.toml",
+                "[server]\nbind = \"0.0.0.0:9000\"\n[knowledge]\ntop_k = 5\n",
+            )?;
             jail.set_env("CONCIERGE__KNOWLEDGE__TOP_K", "12");
             let loaded = load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(loaded.config.server.bind, "0.0.0.0:9000");
             assert_eq!(loaded.config.knowledge.top_k, 12);
-            assert!(loaded.origin("server.bind").contains("c.toml"), "{}", loaded.origin("server.bind"));
-            assert!(loaded.origin("knowledge.top_k").contains("CONCIERGE__"), "{}", loaded.origin("knowledge.top_k"));
+            assert!(
+                loaded.origin("server.bind").contains("c.toml"),
+                "{}",
+                loaded.origin("server.bind")
+            );
+            assert!(
+                loaded.origin("knowledge.top_k").contains("CONCIERGE__"),
+                "{}",
+                loaded.origin("knowledge.top_k")
+            );
             Ok(())
         });
     }
@@ -360,17 +401,39 @@ mod tests {
     #[test]
     fn every_error_names_key_and_origin() {
         Jail::expect_with(|jail| {
-            jail.create_file("c.toml", "[server]\nbind = \"nowhere\"\n[knowledge]\nmin_evidence = 3.0\n")?;
-            jail.set_env("CONCIERGE__STORAGE__DATABASE_URL", "mysql://secret-password@db/x");
+            jail.create_file(
+                "c.toml",
+                "[server]\nbind = \"nowhere\"\n[knowledge]\nmin_evidence = 3.0\n",
+            )?;
+            jail.set_env(
+                "CONCIERGE__STORAGE__DATABASE_URL",
+                "mysql://secret-password@db/x",
+            );
             let err = match load(Some(Path::new("c.toml"))) {
                 Ok(_) => panic!("invalid config accepted"),
                 Err(e) => e,
             };
             let keys: Vec<_> = err.issues.iter().map(|i| i.key.as_str()).collect();
-            assert_eq!(keys, vec!["server.bind", "storage.database_url", "knowledge.min_evidence"]);
+            assert_eq!(
+                keys,
+                vec![
+                    "server.bind",
+                    "storage.database_url",
+                    "knowledge.min_evidence"
+                ]
+            );
             assert!(err.issues[0].origin.contains("c.toml"));
-            assert!(err.issues[1].origin.contains("CONCIERGE__STORAGE__DATABASE_URL"), "{}", err.issues[1].origin);
-            assert!(!err.to_string().contains("secret-password"), "secret leaked: {err}");
+            assert!(
+                err.issues[1]
+                    .origin
+                    .contains("CONCIERGE__STORAGE__DATABASE_URL"),
+                "{}",
+                err.issues[1].origin
+            );
+            assert!(
+                !err.to_string().contains("secret-password"),
+                "secret leaked: {err}"
+            );
             Ok(())
         });
     }
@@ -378,7 +441,10 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_types_are_errors() {
         Jail::expect_with(|jail| {
-            jail.create_file("c.toml", "[server]\nbnd = \"x\"\n[agent]\nworkers = \"many\"\n")?;
+            jail.create_file(
+                "c.toml",
+                "[server]\nbnd = \"x\"\n[agent]\nworkers = \"many\"\n",
+            )?;
             let err = match load(Some(Path::new("c.toml"))) {
                 Ok(_) => panic!("invalid config accepted"),
                 Err(e) => e,
@@ -393,11 +459,17 @@ mod tests {
     #[test]
     fn secrets_are_redacted_in_description() {
         Jail::expect_with(|jail| {
-            jail.set_env("CONCIERGE__STORAGE__DATABASE_URL", "postgres://u:hunter2@localhost/db");
+            jail.set_env(
+                "CONCIERGE__STORAGE__DATABASE_URL",
+                "postgres://u:hunter2@localhost/db",
+            );
             let loaded = load(None).map_err(|e| e.to_string())?;
             let text = loaded.describe().join("\n");
             assert!(!text.contains("hunter2"), "{text}");
-            assert!(text.contains("storage.database_url = \"[redacted]\""), "{text}");
+            assert!(
+                text.contains("storage.database_url = \"[redacted]\""),
+                "{text}"
+            );
             assert!(!format!("{:?}", loaded.config).contains("hunter2"));
             Ok(())
         });

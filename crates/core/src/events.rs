@@ -102,6 +102,9 @@ pub enum LiveEvent {
     /// A stored event was appended; listeners read it from the store.
     Appended(Event),
     /// A piece of reply text for the message that will be stored with `message_id`.
-    Delta { message_id: MessageId, delta: String },
+    Delta {
+        message_id: MessageId,
+        delta: String,
+    },
     Typing,
 }

@@ -100,7 +100,12 @@ pub trait Store: Send + Sync + 'static {
 
     // --- workspaces and keys
     /// Returns the workspace with this slug, creating it when missing.
-    async fn ensure_workspace(&self, slug: &str, name: &str, public_chat: bool) -> StoreResult<Workspace>;
+    async fn ensure_workspace(
+        &self,
+        slug: &str,
+        name: &str,
+        public_chat: bool,
+    ) -> StoreResult<Workspace>;
     async fn workspace_by_slug(&self, slug: &str) -> StoreResult<Option<Workspace>>;
     async fn workspace(&self, id: WorkspaceId) -> StoreResult<Option<Workspace>>;
     async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
@@ -125,8 +130,16 @@ pub trait Store: Send + Sync + 'static {
     async fn orders_for_customer(&self, customer: CustomerId) -> StoreResult<Vec<Order>>;
 
     // --- conversations, messages, events
-    async fn create_conversation(&self, new: NewConversation) -> StoreResult<Created<Conversation>>;
+    async fn create_conversation(&self, new: NewConversation)
+    -> StoreResult<Created<Conversation>>;
     async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>>;
+    /// The conversation created with this idempotency key in the workspace, with the request
+    /// fingerprint it was created with.
+    async fn find_conversation_by_idempotency_key(
+        &self,
+        workspace: WorkspaceId,
+        key: &str,
+    ) -> StoreResult<Option<(Conversation, Option<String>)>>;
     async fn list_conversations(
         &self,
         workspace: WorkspaceId,
@@ -145,9 +158,18 @@ pub trait Store: Send + Sync + 'static {
     async fn append_message(&self, new: NewMessage) -> StoreResult<Created<Message>>;
     async fn messages(&self, conversation: ConversationId) -> StoreResult<Vec<Message>>;
     async fn message(&self, id: MessageId) -> StoreResult<Option<Message>>;
-    async fn append_event(&self, conversation: ConversationId, payload: EventPayload) -> StoreResult<Event>;
+    async fn append_event(
+        &self,
+        conversation: ConversationId,
+        payload: EventPayload,
+    ) -> StoreResult<Event>;
     /// Events with `seq > after`, oldest first.
-    async fn events_after(&self, conversation: ConversationId, after: i64, limit: u32) -> StoreResult<Vec<Event>>;
+    async fn events_after(
+        &self,
+        conversation: ConversationId,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>>;
 
     // --- the AI turn queue
     /// Claims the oldest queued turn whose conversation has no turn in progress; a claimed turn

@@ -37,8 +37,7 @@ pub struct Answer {
 pub const NO_ANSWER_TEXT: &str = "I'm sorry, I couldn't find a reliable answer to that in our help center, and I don't want to guess. \
 Would you like me to connect you with a person? Press \"Talk to a person\" and someone from our team will take over.";
 
-pub const NO_QUESTION_TEXT: &str =
-    "Hello! I'm the virtual assistant. Ask me about our products, orders, shipping, billing or your account, and I'll find the answer in our help center.";
+pub const NO_QUESTION_TEXT: &str = "Hello! I'm the virtual assistant. Ask me about our products, orders, shipping, billing or your account, and I'll find the answer in our help center.";
 
 const CLOSING: &str = "Did this answer your question?";
 const MAX_SENTENCES: usize = 3;
@@ -53,13 +52,23 @@ fn coverage(index: &KnowledgeIndex, terms: &[QueryTerm], text: &str) -> f32 {
         return 0.0;
     }
     let stems: HashSet<String> = index.stems(text).into_iter().collect();
-    terms.iter().filter(|t| stems.contains(&t.stem)).map(|t| t.idf).sum::<f32>() / total
+    terms
+        .iter()
+        .filter(|t| stems.contains(&t.stem))
+        .map(|t| t.idf)
+        .sum::<f32>()
+        / total
 }
 
 /// Evidence that `hit` answers the query: the IDF-weighted share of the query's content words
 /// present in its title, headings and text. Unknown words count fully against it.
 pub fn evidence(index: &KnowledgeIndex, terms: &[QueryTerm], hit: &Hit) -> f32 {
-    let text = format!("{}\n{}\n{}", hit.title, hit.heading_path.join("\n"), hit.text);
+    let text = format!(
+        "{}\n{}\n{}",
+        hit.title,
+        hit.heading_path.join("\n"),
+        hit.text
+    );
     coverage(index, terms, &text)
 }
 
@@ -69,7 +78,10 @@ fn select_units(index: &KnowledgeIndex, terms: &[QueryTerm], hit: &Hit) -> Vec<U
     if all.is_empty() {
         return Vec::new();
     }
-    let scores: Vec<f32> = all.iter().map(|u| coverage(index, terms, &u.text)).collect();
+    let scores: Vec<f32> = all
+        .iter()
+        .map(|u| coverage(index, terms, &u.text))
+        .collect();
     // The best unit; when only the title/headings match, the passage's lead.
     let mut best = 0;
     for (i, s) in scores.iter().enumerate() {
@@ -82,18 +94,27 @@ fn select_units(index: &KnowledgeIndex, terms: &[QueryTerm], hit: &Hit) -> Vec<U
     let in_block = |i: usize| all[i].block == block;
     if all[best].list_item || all[best].text.ends_with(':') {
         // A procedure: keep its lead-in and its steps together.
-        let lead = (0..best).rev().take_while(|&i| in_block(i)).find(|&i| !all[i].list_item);
+        let lead = (0..best)
+            .rev()
+            .take_while(|&i| in_block(i))
+            .find(|&i| !all[i].list_item);
         if let Some(l) = lead.filter(|&l| all[l].text.ends_with(':')) {
             chosen.push(l);
         } else if !all[best].list_item {
             chosen.push(best);
         }
         let first_item = (0..all.len()).find(|&i| in_block(i) && all[i].list_item);
-        let items = (first_item.unwrap_or(best)..all.len()).filter(|&i| in_block(i) && all[i].list_item);
+        let items =
+            (first_item.unwrap_or(best)..all.len()).filter(|&i| in_block(i) && all[i].list_item);
         chosen.extend(items.take(MAX_LIST_ITEMS));
         if chosen.iter().all(|&i| !all[i].list_item) {
             // A lead-in ending with ':' whose list sits in the next block.
-            chosen.extend((best + 1..all.len()).take_while(|&i| all[i].list_item || all[i].block == block + 1).filter(|&i| all[i].list_item).take(MAX_LIST_ITEMS));
+            chosen.extend(
+                (best + 1..all.len())
+                    .take_while(|&i| all[i].list_item || all[i].block == block + 1)
+                    .filter(|&i| all[i].list_item)
+                    .take(MAX_LIST_ITEMS),
+            );
         }
     } else {
         chosen.push(best);
@@ -116,7 +137,11 @@ fn render(units: &[Unit], n: usize) -> String {
     let mut out = String::new();
     for (i, u) in units.iter().enumerate() {
         if i > 0 {
-            out.push(if u.list_item || units[i - 1].list_item { '\n' } else { ' ' });
+            out.push(if u.list_item || units[i - 1].list_item {
+                '\n'
+            } else {
+                ' '
+            });
         }
         out.push_str(&u.text);
     }
@@ -125,7 +150,12 @@ fn render(units: &[Unit], n: usize) -> String {
 }
 
 /// Composes the reply to `terms` from `hits` (best first).
-pub fn compose_answer(index: &KnowledgeIndex, terms: &[QueryTerm], hits: &[Hit], cfg: AnswerConfig) -> Answer {
+pub fn compose_answer(
+    index: &KnowledgeIndex,
+    terms: &[QueryTerm],
+    hits: &[Hit],
+    cfg: AnswerConfig,
+) -> Answer {
     if terms.is_empty() {
         return Answer {
             kind: AnswerKind::NoQuestion,
@@ -165,11 +195,17 @@ pub fn compose_answer(index: &KnowledgeIndex, terms: &[QueryTerm], hits: &[Hit],
             break;
         }
         if !cited.is_empty() {
-            if hit.score < top.score * SECOND_SOURCE_RATIO || cited.iter().any(|c| c.document_id == hit.document_id) {
+            if hit.score < top.score * SECOND_SOURCE_RATIO
+                || cited.iter().any(|c| c.document_id == hit.document_id)
+            {
                 continue;
             }
             // A further source must bring query words the earlier ones lacked.
-            let new_terms = index.matched_terms(hit, terms).into_iter().filter(|t| !covered.contains(t)).count();
+            let new_terms = index
+                .matched_terms(hit, terms)
+                .into_iter()
+                .filter(|t| !covered.contains(t))
+                .count();
             if new_terms == 0 {
                 continue;
             }
@@ -199,7 +235,10 @@ pub fn compose_answer(index: &KnowledgeIndex, terms: &[QueryTerm], hits: &[Hit],
         text,
         cited,
         evidence: top_evidence,
-        reason: format!("best passage evidence {top_evidence:.3} >= threshold {:.3}", cfg.min_evidence),
+        reason: format!(
+            "best passage evidence {top_evidence:.3} >= threshold {:.3}",
+            cfg.min_evidence
+        ),
     }
 }
 
@@ -224,7 +263,13 @@ mod tests {
                 content_hash: "h".into(),
                 updated_at: Utc::now(),
             };
-            let c = Chunk { id: Chunk::id_for(d.id, 0), document_id: d.id, ordinal: 0, heading_path: vec![heading.into()], text: body.into() };
+            let c = Chunk {
+                id: Chunk::id_for(d.id, 0),
+                document_id: d.id,
+                ordinal: 0,
+                heading_path: vec![heading.into()],
+                text: body.into(),
+            };
             (d, vec![c])
         };
         index
@@ -240,7 +285,10 @@ mod tests {
         (index, ws)
     }
 
-    const CFG: AnswerConfig = AnswerConfig { min_evidence: 0.5, max_citations: 3 };
+    const CFG: AnswerConfig = AnswerConfig {
+        min_evidence: 0.5,
+        max_citations: 3,
+    };
 
     #[test]
     fn answers_quote_cited_sentences_only() {
@@ -250,14 +298,23 @@ mod tests {
         let a = compose_answer(&index, &terms, &hits, CFG);
         assert_eq!(a.kind, AnswerKind::Grounded, "{a:?}");
         assert_eq!(a.cited[0].title, "Returns");
-        assert!(a.text.starts_with("You can return most items within 30 days of delivery."), "{}", a.text);
+        assert!(
+            a.text
+                .starts_with("You can return most items within 30 days of delivery."),
+            "{}",
+            a.text
+        );
         assert!(a.text.contains("[1]"));
         // Every line but the closing question is copied from a cited passage.
         for line in a.text.lines().filter(|l| !l.is_empty() && *l != CLOSING) {
-            let line = line.trim_end_matches(|c: char| c == ']' || c.is_ascii_digit() || c == '[' || c == ' ');
+            let line = line
+                .trim_end_matches(|c: char| c == ']' || c.is_ascii_digit() || c == '[' || c == ' ');
             for piece in line.split(". ") {
                 let piece = piece.trim_end_matches('.');
-                assert!(a.cited.iter().any(|h| h.text.contains(piece)), "{piece:?} not in a cited passage");
+                assert!(
+                    a.cited.iter().any(|h| h.text.contains(piece)),
+                    "{piece:?} not in a cited passage"
+                );
             }
         }
     }

@@ -34,7 +34,10 @@ fn level_index(level: HeadingLevel) -> usize {
 
 /// Parses Markdown into blocks with their heading paths.
 fn blocks(markdown: &str) -> Vec<Block> {
-    let parser = Parser::new_ext(markdown, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH);
+    let parser = Parser::new_ext(
+        markdown,
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH,
+    );
     let mut out = Vec::new();
     let mut path: Vec<(usize, String)> = Vec::new();
     let mut inline = String::new();
@@ -45,7 +48,8 @@ fn blocks(markdown: &str) -> Vec<Block> {
     let mut table_rows: Vec<Vec<String>> = Vec::new();
     let mut row: Vec<String> = Vec::new();
     let mut code: Option<String> = None;
-    let current_path = |path: &Vec<(usize, String)>| path.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>();
+    let current_path =
+        |path: &Vec<(usize, String)>| path.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>();
 
     for event in parser {
         match event {
@@ -63,16 +67,15 @@ fn blocks(markdown: &str) -> Vec<Block> {
                 }
                 inline.clear();
             }
-            Event::Start(Tag::Paragraph) => {
-                if lists.is_empty() {
-                    inline.clear();
-                }
-            }
+            Event::Start(Tag::Paragraph) if lists.is_empty() => inline.clear(),
             Event::End(TagEnd::Paragraph) => {
                 if lists.is_empty() {
                     let text = clean(&inline);
                     if !text.is_empty() {
-                        out.push(Block { heading_path: current_path(&path), text });
+                        out.push(Block {
+                            heading_path: current_path(&path),
+                            text,
+                        });
                     }
                     inline.clear();
                 } else {
@@ -88,7 +91,10 @@ fn blocks(markdown: &str) -> Vec<Block> {
             Event::End(TagEnd::List(_)) => {
                 lists.pop();
                 if lists.is_empty() && !list_lines.is_empty() {
-                    out.push(Block { heading_path: current_path(&path), text: list_lines.join("\n") });
+                    out.push(Block {
+                        heading_path: current_path(&path),
+                        text: list_lines.join("\n"),
+                    });
                     list_lines.clear();
                 }
             }
@@ -105,7 +111,10 @@ fn blocks(markdown: &str) -> Vec<Block> {
             Event::End(TagEnd::Table) => {
                 let text = table_text(&table_rows);
                 if !text.is_empty() {
-                    out.push(Block { heading_path: current_path(&path), text });
+                    out.push(Block {
+                        heading_path: current_path(&path),
+                        text,
+                    });
                 }
                 table_rows.clear();
             }
@@ -114,7 +123,10 @@ fn blocks(markdown: &str) -> Vec<Block> {
                 if let Some(c) = code.take() {
                     let c = c.trim_end().to_string();
                     if !c.is_empty() {
-                        out.push(Block { heading_path: current_path(&path), text: c });
+                        out.push(Block {
+                            heading_path: current_path(&path),
+                            text: c,
+                        });
                     }
                 }
             }
@@ -181,7 +193,10 @@ pub fn chunk_markdown(markdown: &str) -> Vec<ChunkDraft> {
     for block in blocks(markdown) {
         for piece in split_long(&block.text) {
             match current.as_mut() {
-                Some(c) if c.heading_path == block.heading_path && c.text.len() + 2 + piece.len() <= MAX_CHUNK_CHARS => {
+                Some(c)
+                    if c.heading_path == block.heading_path
+                        && c.text.len() + 2 + piece.len() <= MAX_CHUNK_CHARS =>
+                {
                     c.text.push_str("\n\n");
                     c.text.push_str(&piece);
                 }
@@ -189,7 +204,10 @@ pub fn chunk_markdown(markdown: &str) -> Vec<ChunkDraft> {
                     if let Some(done) = current.take() {
                         out.push(done);
                     }
-                    current = Some(ChunkDraft { heading_path: block.heading_path.clone(), text: piece });
+                    current = Some(ChunkDraft {
+                        heading_path: block.heading_path.clone(),
+                        text: piece,
+                    });
                 }
             }
         }
@@ -239,7 +257,10 @@ mod tests {
         assert_eq!(chunks[0].heading_path, vec!["Returns"]);
         assert_eq!(chunks[0].text, "Intro text.");
         assert_eq!(chunks[1].heading_path, vec!["Returns", "How to return"]);
-        assert_eq!(chunks[1].text, "Follow these steps:\n\n1. Open Orders.\n2. Pick the item.");
+        assert_eq!(
+            chunks[1].text,
+            "Follow these steps:\n\n1. Open Orders.\n2. Pick the item."
+        );
         assert_eq!(chunks[2].heading_path, vec!["Returns", "Fees"]);
         assert_eq!(chunks[2].text, "- Item: Opened; Fee: 15%\n\ncode here");
     }
@@ -247,14 +268,21 @@ mod tests {
     #[test]
     fn long_sections_are_split_within_the_bound() {
         let sentence = "This sentence is about forty-five characters. ";
-        let md = format!("## Big\n{}\n\n{}\n", sentence.repeat(40), sentence.repeat(40));
+        let md = format!(
+            "## Big\n{}\n\n{}\n",
+            sentence.repeat(40),
+            sentence.repeat(40)
+        );
         let chunks = chunk_markdown(&md);
         assert!(chunks.len() >= 3, "{}", chunks.len());
         for c in &chunks {
             assert!(c.text.len() <= MAX_CHUNK_CHARS, "{}", c.text.len());
             assert_eq!(c.heading_path, vec!["Big"]);
         }
-        let total: usize = chunks.iter().map(|c| c.text.matches("forty-five").count()).sum();
+        let total: usize = chunks
+            .iter()
+            .map(|c| c.text.matches("forty-five").count())
+            .sum();
         assert_eq!(total, 80, "no sentence lost");
     }
 

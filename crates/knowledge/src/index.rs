@@ -86,18 +86,22 @@ impl KnowledgeIndex {
     /// Opens the index in `dir`, creating it if needed. An index with an incompatible schema is
     /// wiped and recreated (it is rebuilt from the store afterwards).
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| KnowledgeError::Directory(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| KnowledgeError::Directory(format!("{}: {e}", dir.display())))?;
         let (schema, fields) = schema();
         let open = |dir: &Path| -> Result<Index> {
-            let mmap = MmapDirectory::open(dir).map_err(|e| KnowledgeError::Directory(e.to_string()))?;
+            let mmap =
+                MmapDirectory::open(dir).map_err(|e| KnowledgeError::Directory(e.to_string()))?;
             Ok(Index::open_or_create(mmap, schema.clone())?)
         };
         let index = match open(dir) {
             Ok(index) => index,
             Err(err) => {
                 tracing::warn!(%err, dir = %dir.display(), "search index unusable; recreating it");
-                std::fs::remove_dir_all(dir).map_err(|e| KnowledgeError::Directory(e.to_string()))?;
-                std::fs::create_dir_all(dir).map_err(|e| KnowledgeError::Directory(e.to_string()))?;
+                std::fs::remove_dir_all(dir)
+                    .map_err(|e| KnowledgeError::Directory(e.to_string()))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| KnowledgeError::Directory(e.to_string()))?;
                 open(dir)?
             }
         };
@@ -111,12 +115,21 @@ impl KnowledgeIndex {
     }
 
     fn with_index(index: Index, fields: Fields) -> Result<Self> {
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::OnCommitWithDelay).try_into()?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()?;
         let analyzer = index
             .tokenizers()
             .get(TOKENIZER)
             .ok_or_else(|| KnowledgeError::Directory(format!("tokenizer {TOKENIZER} missing")))?;
-        Ok(Self { index, reader, fields, analyzer, write_lock: Mutex::new(()) })
+        Ok(Self {
+            index,
+            reader,
+            fields,
+            analyzer,
+            write_lock: Mutex::new(()),
+        })
     }
 
     /// Number of chunks currently searchable.
@@ -151,7 +164,11 @@ impl KnowledgeIndex {
                 }
                 let df = [self.fields.body, self.fields.title, self.fields.headings]
                     .iter()
-                    .map(|f| searcher.doc_freq(&Term::from_field_text(*f, &stem)).unwrap_or(0))
+                    .map(|f| {
+                        searcher
+                            .doc_freq(&Term::from_field_text(*f, &stem))
+                            .unwrap_or(0)
+                    })
                     .max()
                     .unwrap_or(0) as f32;
                 let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
@@ -162,15 +179,27 @@ impl KnowledgeIndex {
     }
 
     /// BM25 search within one workspace. Returns at most `k` hits, best first.
-    pub fn search(&self, workspace: WorkspaceId, terms: &[QueryTerm], k: usize) -> Result<Vec<Hit>> {
+    pub fn search(
+        &self,
+        workspace: WorkspaceId,
+        terms: &[QueryTerm],
+        k: usize,
+    ) -> Result<Vec<Hit>> {
         if terms.is_empty() || k == 0 {
             return Ok(Vec::new());
         }
         let f = self.fields;
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for t in terms {
-            for (field, boost) in [(f.title, TITLE_BOOST), (f.headings, HEADINGS_BOOST), (f.body, 1.0)] {
-                let q = TermQuery::new(Term::from_field_text(field, &t.stem), IndexRecordOption::WithFreqs);
+            for (field, boost) in [
+                (f.title, TITLE_BOOST),
+                (f.headings, HEADINGS_BOOST),
+                (f.body, 1.0),
+            ] {
+                let q = TermQuery::new(
+                    Term::from_field_text(field, &t.stem),
+                    IndexRecordOption::WithFreqs,
+                );
                 should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
             }
         }
@@ -187,14 +216,23 @@ impl KnowledgeIndex {
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let d: TantivyDocument = searcher.doc(address)?;
-            let get = |field: Field| d.get_first(field).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let get = |field: Field| {
+                d.get_first(field)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
             let headings = get(f.headings);
             hits.push(Hit {
                 chunk_id: get(f.chunk_id),
                 document_id: get(f.document_id),
                 title: get(f.title),
                 url: Some(get(f.url)).filter(|u| !u.is_empty()),
-                heading_path: headings.split('\n').filter(|h| !h.is_empty()).map(str::to_string).collect(),
+                heading_path: headings
+                    .split('\n')
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_string)
+                    .collect(),
                 text: get(f.body),
                 score,
             });
@@ -219,7 +257,10 @@ impl KnowledgeIndex {
     where
         F: FnOnce(&tantivy::IndexWriter<TantivyDocument>) -> Result<()>,
     {
-        let _guard = self.write_lock.lock().map_err(|_| KnowledgeError::Directory("index writer lock poisoned".into()))?;
+        let _guard = self
+            .write_lock
+            .lock()
+            .map_err(|_| KnowledgeError::Directory("index writer lock poisoned".into()))?;
         let mut writer = self.index.writer(WRITER_MEMORY)?;
         apply(&writer)?;
         writer.commit()?;
@@ -235,7 +276,10 @@ impl KnowledgeIndex {
         }
         self.write(|w| {
             for id in deletes.iter().chain(upserts.iter().map(|(d, _)| &d.id)) {
-                w.delete_term(Term::from_field_text(self.fields.document_id, &id.to_string()));
+                w.delete_term(Term::from_field_text(
+                    self.fields.document_id,
+                    &id.to_string(),
+                ));
             }
             for (document, chunks) in upserts {
                 for chunk in chunks {
@@ -273,12 +317,20 @@ impl KnowledgeIndex {
     /// For each hit, the set of query stems it contains (title, headings and text).
     pub fn matched_terms(&self, hit: &Hit, terms: &[QueryTerm]) -> HashSet<String> {
         let mut present: HashMap<String, ()> = HashMap::new();
-        for text in [hit.title.as_str(), &hit.heading_path.join(" "), hit.text.as_str()] {
+        for text in [
+            hit.title.as_str(),
+            &hit.heading_path.join(" "),
+            hit.text.as_str(),
+        ] {
             for s in self.stems(text) {
                 present.insert(s, ());
             }
         }
-        terms.iter().filter(|t| present.contains_key(&t.stem)).map(|t| t.stem.clone()).collect()
+        terms
+            .iter()
+            .filter(|t| present.contains_key(&t.stem))
+            .map(|t| t.stem.clone())
+            .collect()
     }
 }
 
@@ -299,7 +351,13 @@ mod tests {
             content_hash: "h".into(),
             updated_at: Utc::now(),
         };
-        let c = Chunk { id: Chunk::id_for(d.id, 0), document_id: d.id, ordinal: 0, heading_path: vec![], text: body.into() };
+        let c = Chunk {
+            id: Chunk::id_for(d.id, 0),
+            document_id: d.id,
+            ordinal: 0,
+            heading_path: vec![],
+            text: body.into(),
+        };
         (d, vec![c])
     }
 
@@ -309,14 +367,29 @@ mod tests {
         let a = WorkspaceId::new();
         let b = WorkspaceId::new();
         let docs = vec![
-            doc(a, "Reset your password", "Open the sign-in page and choose Forgot password."),
-            doc(a, "Shipping times", "Standard shipping takes 3-5 business days."),
-            doc(b, "Other tenant password", "Secret password policy of tenant B."),
+            doc(
+                a,
+                "Reset your password",
+                "Open the sign-in page and choose Forgot password.",
+            ),
+            doc(
+                a,
+                "Shipping times",
+                "Standard shipping takes 3-5 business days.",
+            ),
+            doc(
+                b,
+                "Other tenant password",
+                "Secret password policy of tenant B.",
+            ),
         ];
         index.apply(&docs, &[]).expect("apply");
         assert_eq!(index.num_chunks(), 3);
         let terms = index.query_terms("How do I reset my passwords?");
-        assert_eq!(terms.iter().map(|t| t.stem.as_str()).collect::<Vec<_>>(), vec!["reset", "password"]);
+        assert_eq!(
+            terms.iter().map(|t| t.stem.as_str()).collect::<Vec<_>>(),
+            vec!["reset", "password"]
+        );
         let hits = index.search(a, &terms, 5).expect("search");
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].title, "Reset your password");

@@ -23,9 +23,15 @@ pub struct IngestReport {
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|source| KnowledgeError::Io { path: dir.display().to_string(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| KnowledgeError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
     for entry in entries {
-        let entry = entry.map_err(|source| KnowledgeError::Io { path: dir.display().to_string(), source })?;
+        let entry = entry.map_err(|source| KnowledgeError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let path = entry.path();
         let name = entry.file_name();
         if name.to_string_lossy().starts_with('.') {
@@ -42,22 +48,34 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 pub fn content_hash(doc: &ParsedDocument) -> String {
     let mut h = Sha256::new();
-    for part in [doc.title.as_str(), doc.url.as_deref().unwrap_or(""), &doc.tags.join(","), &doc.markdown] {
+    for part in [
+        doc.title.as_str(),
+        doc.url.as_deref().unwrap_or(""),
+        &doc.tags.join(","),
+        &doc.markdown,
+    ] {
         h.update(part.as_bytes());
         h.update([0u8]);
     }
     hex::encode(h.finalize())
 }
 
-/// Reads every supported file under `dir`: `(relative path, parsed document)`, plus errors.
-pub fn read_dir(dir: &Path) -> Result<(Vec<(String, ParsedDocument)>, Vec<String>)> {
+/// Documents read from a directory (`(relative path, parsed document)`) and per-file errors.
+pub type DirContents = (Vec<(String, ParsedDocument)>, Vec<String>);
+
+/// Reads every supported file under `dir`.
+pub fn read_dir(dir: &Path) -> Result<DirContents> {
     let mut files = Vec::new();
     collect_files(dir, &mut files)?;
     files.sort();
     let mut docs = Vec::new();
     let mut errors = Vec::new();
     for path in files {
-        let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
         match std::fs::read_to_string(&path) {
             Ok(content) => match parse_file(&path, &content) {
                 Ok(doc) => docs.push((rel, doc)),
@@ -76,7 +94,13 @@ pub fn make_chunks(id: DocumentId, parsed: &ParsedDocument) -> Vec<Chunk> {
         .enumerate()
         .map(|(i, draft)| {
             let ordinal = u32::try_from(i).unwrap_or(u32::MAX);
-            Chunk { id: Chunk::id_for(id, ordinal), document_id: id, ordinal, heading_path: draft.heading_path, text: draft.text }
+            Chunk {
+                id: Chunk::id_for(id, ordinal),
+                document_id: id,
+                ordinal,
+                heading_path: draft.heading_path,
+                text: draft.text,
+            }
         })
         .collect()
 }
@@ -88,14 +112,27 @@ pub async fn ingest_dir(
     workspace: WorkspaceId,
     dir: &Path,
 ) -> Result<IngestReport> {
-    let canonical = dir.canonicalize().map_err(|source| KnowledgeError::Io { path: dir.display().to_string(), source })?;
+    let canonical = dir.canonicalize().map_err(|source| KnowledgeError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
     let source = format!("dir:{}", canonical.display());
     let (parsed, errors) = read_dir(&canonical)?;
-    let failed: Vec<String> = errors.iter().filter_map(|e| e.split_once(": ").map(|(p, _)| p.to_string())).collect();
-    let existing: HashMap<String, Document> =
-        store.documents(workspace, &source).await?.into_iter().map(|d| (d.external_id.clone(), d)).collect();
+    let failed: Vec<String> = errors
+        .iter()
+        .filter_map(|e| e.split_once(": ").map(|(p, _)| p.to_string()))
+        .collect();
+    let existing: HashMap<String, Document> = store
+        .documents(workspace, &source)
+        .await?
+        .into_iter()
+        .map(|d| (d.external_id.clone(), d))
+        .collect();
 
-    let mut report = IngestReport { errors, ..IngestReport::default() };
+    let mut report = IngestReport {
+        errors,
+        ..IngestReport::default()
+    };
     let mut upserts = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (rel, doc) in parsed {
@@ -120,7 +157,11 @@ pub async fn ingest_dir(
         };
         let chunks = make_chunks(id, &doc);
         store.put_document(&document, &chunks).await?;
-        if previous.is_some() { report.updated += 1 } else { report.added += 1 }
+        if previous.is_some() {
+            report.updated += 1
+        } else {
+            report.added += 1
+        }
         upserts.push((document, chunks));
     }
     let mut deletes = Vec::new();
@@ -133,6 +174,7 @@ pub async fn ingest_dir(
         }
     }
     index.apply(&upserts, &deletes)?;
-    report.chunks = usize::try_from(store.knowledge_stats(Some(workspace)).await?.chunks).unwrap_or(usize::MAX);
+    report.chunks =
+        usize::try_from(store.knowledge_stats(Some(workspace)).await?.chunks).unwrap_or(usize::MAX);
     Ok(report)
 }

@@ -24,7 +24,10 @@ pub enum KnowledgeError {
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("io error on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] concierge_core::StoreError),
 }

@@ -14,14 +14,24 @@ pub struct ParsedDocument {
 /// The file kinds the directory source reads.
 pub fn is_supported(path: &Path) -> bool {
     matches!(
-        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("md" | "markdown" | "html" | "htm" | "txt")
     )
 }
 
 pub fn parse_file(path: &Path, content: &str) -> Result<ParsedDocument, String> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("untitled");
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("untitled");
     match ext.as_str() {
         "md" | "markdown" => parse_markdown(content, stem),
         "html" | "htm" => parse_html(content, stem),
@@ -35,7 +45,12 @@ pub fn parse_file(path: &Path, content: &str) -> Result<ParsedDocument, String> 
 pub fn parse_markdown(content: &str, fallback_title: &str) -> Result<ParsedDocument, String> {
     let content = content.trim_start_matches('\u{feff}');
     let (front, body) = split_front_matter(content)?;
-    let mut doc = ParsedDocument { title: String::new(), url: None, tags: Vec::new(), markdown: body.to_string() };
+    let mut doc = ParsedDocument {
+        title: String::new(),
+        url: None,
+        tags: Vec::new(),
+        markdown: body.to_string(),
+    };
     for (key, value) in front {
         match key.as_str() {
             "title" => doc.title = value,
@@ -50,7 +65,10 @@ pub fn parse_markdown(content: &str, fallback_title: &str) -> Result<ParsedDocum
     Ok(doc)
 }
 
-fn split_front_matter(content: &str) -> Result<(Vec<(String, String)>, &str), String> {
+/// Front matter pairs and the body after them.
+type FrontMatter<'a> = (Vec<(String, String)>, &'a str);
+
+fn split_front_matter(content: &str) -> Result<FrontMatter<'_>, String> {
     let (fence, sep) = if content.starts_with("---\n") || content.starts_with("---\r\n") {
         ("---", ':')
     } else if content.starts_with("+++\n") || content.starts_with("+++\r\n") {
@@ -71,7 +89,9 @@ fn split_front_matter(content: &str) -> Result<(Vec<(String, String)>, &str), St
             continue;
         }
         let Some((k, v)) = trimmed.split_once(sep) else {
-            return Err(format!("front matter line {trimmed:?} is not `key{sep} value`"));
+            return Err(format!(
+                "front matter line {trimmed:?} is not `key{sep} value`"
+            ));
         };
         let v = v.trim().trim_matches('"').trim_matches('\'').to_string();
         pairs.push((k.trim().to_ascii_lowercase(), v));
@@ -111,17 +131,26 @@ pub fn parse_html(content: &str, fallback_title: &str) -> Result<ParsedDocument,
         .or_else(|| tag_text(content, "h1"))
         .unwrap_or_else(|| humanize(fallback_title));
     let url = meta_content(content, "url");
-    let tags = meta_content(content, "tags").map(|t| parse_tags(&t)).unwrap_or_default();
+    let tags = meta_content(content, "tags")
+        .map(|t| parse_tags(&t))
+        .unwrap_or_default();
     let body = match find_ci(content, "<body") {
         Some(start) => &content[start..],
         None => content,
     };
     let markdown = htmd::convert(body).map_err(|e| format!("cannot convert HTML: {e}"))?;
-    Ok(ParsedDocument { title, url, tags, markdown })
+    Ok(ParsedDocument {
+        title,
+        url,
+        tags,
+        markdown,
+    })
 }
 
 fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
-    haystack.to_ascii_lowercase().find(&needle.to_ascii_lowercase())
+    haystack
+        .to_ascii_lowercase()
+        .find(&needle.to_ascii_lowercase())
 }
 
 fn tag_text(html: &str, tag: &str) -> Option<String> {
@@ -142,7 +171,9 @@ fn meta_content(html: &str, name: &str) -> Option<String> {
         let end = start + lower[start..].find('>')?;
         let tag = &html[start..end];
         let tag_lower = &lower[start..end];
-        if tag_lower.contains(&format!("name=\"{name}\"")) || tag_lower.contains(&format!("name='{name}'")) {
+        if tag_lower.contains(&format!("name=\"{name}\""))
+            || tag_lower.contains(&format!("name='{name}'"))
+        {
             let idx = tag_lower.find("content=")?;
             let rest = &tag[idx + 8..];
             let quote = rest.chars().next()?;
@@ -160,13 +191,22 @@ pub fn parse_text(content: &str, fallback_title: &str) -> ParsedDocument {
     let mut lines = content.lines();
     let first = lines.next().unwrap_or("").trim();
     let second = lines.next();
-    let (title, body) = if !first.is_empty() && first.len() <= 120 && second.is_some_and(|l| l.trim().is_empty()) {
-        let body_start = content.find('\n').map_or(content.len(), |i| i + 1);
-        (first.to_string(), content[body_start..].trim_start().to_string())
-    } else {
-        (humanize(fallback_title), content.to_string())
-    };
-    ParsedDocument { title, url: None, tags: Vec::new(), markdown: body }
+    let (title, body) =
+        if !first.is_empty() && first.len() <= 120 && second.is_some_and(|l| l.trim().is_empty()) {
+            let body_start = content.find('\n').map_or(content.len(), |i| i + 1);
+            (
+                first.to_string(),
+                content[body_start..].trim_start().to_string(),
+            )
+        } else {
+            (humanize(fallback_title), content.to_string())
+        };
+    ParsedDocument {
+        title,
+        url: None,
+        tags: Vec::new(),
+        markdown: body,
+    }
 }
 
 #[cfg(test)]
@@ -188,9 +228,18 @@ mod tests {
 
     #[test]
     fn markdown_without_front_matter_uses_heading_or_file_name() {
-        assert_eq!(parse_markdown("# Hello world\ntext", "x").expect("p").title, "Hello world");
-        assert_eq!(parse_markdown("text", "shipping-times").expect("p").title, "Shipping times");
-        assert!(parse_markdown("---\ntitle: x\n", "x").is_err(), "unclosed front matter is an error");
+        assert_eq!(
+            parse_markdown("# Hello world\ntext", "x").expect("p").title,
+            "Hello world"
+        );
+        assert_eq!(
+            parse_markdown("text", "shipping-times").expect("p").title,
+            "Shipping times"
+        );
+        assert!(
+            parse_markdown("---\ntitle: x\n", "x").is_err(),
+            "unclosed front matter is an error"
+        );
     }
 
     #[test]

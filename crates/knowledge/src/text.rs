@@ -5,24 +5,177 @@ use std::sync::OnceLock;
 
 /// English function words and support filler that say nothing about what is being asked.
 const STOPWORDS: &[&str] = &[
-    "a", "about", "above", "after", "again", "all", "am", "an", "and", "any", "are", "as", "at", "be",
-    "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did",
-    "do", "does", "doing", "don't", "down", "during", "each", "few", "for", "from", "further", "get",
-    "got", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his",
-    "how", "i", "i'm", "if", "in", "into", "is", "it", "it's", "its", "itself", "just", "let", "me", "more",
-    "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other",
-    "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such",
-    "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they",
-    "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what",
-    "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your",
-    "yours", "yourself", "yourselves", "hi", "hello", "hey", "please", "thanks", "thank", "pls", "plz",
-    "im", "ive", "dont", "cant", "can't", "want", "need", "know", "tell", "help", "question", "also",
-    "ok", "okay", "yes", "there's", "what's", "how's", "is", "s", "t", "d", "ll", "m", "re", "ve",
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "all",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "don't",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "get",
+    "got",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "i",
+    "i'm",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "it's",
+    "its",
+    "itself",
+    "just",
+    "let",
+    "me",
+    "more",
+    "most",
+    "my",
+    "myself",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "same",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "hi",
+    "hello",
+    "hey",
+    "please",
+    "thanks",
+    "thank",
+    "pls",
+    "plz",
+    "im",
+    "ive",
+    "dont",
+    "cant",
+    "can't",
+    "want",
+    "need",
+    "know",
+    "tell",
+    "help",
+    "question",
+    "also",
+    "ok",
+    "okay",
+    "yes",
+    "there's",
+    "what's",
+    "how's",
+    "is",
+    "s",
+    "t",
+    "d",
+    "ll",
+    "m",
+    "re",
+    "ve",
 ];
 
 pub fn is_stopword(word: &str) -> bool {
     static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
-    SET.get_or_init(|| STOPWORDS.iter().copied().collect()).contains(word)
+    SET.get_or_init(|| STOPWORDS.iter().copied().collect())
+        .contains(word)
 }
 
 /// Lower-cased words of `text` (letters, digits, apostrophes inside words).
@@ -33,7 +186,10 @@ pub fn words(text: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         if c.is_alphanumeric() {
             current.extend(c.to_lowercase());
-        } else if (c == '\'' || c == '’') && !current.is_empty() && chars.peek().is_some_and(|n| n.is_alphanumeric()) {
+        } else if (c == '\'' || c == '’')
+            && !current.is_empty()
+            && chars.peek().is_some_and(|n| n.is_alphanumeric())
+        {
             current.push('\'');
         } else if !current.is_empty() {
             out.push(std::mem::take(&mut current));
@@ -64,10 +220,18 @@ pub fn units(text: &str) -> Vec<Unit> {
                 continue;
             }
             if is_list_line(trimmed) {
-                out.push(Unit { text: trimmed.to_string(), block, list_item: true });
+                out.push(Unit {
+                    text: trimmed.to_string(),
+                    block,
+                    list_item: true,
+                });
             } else {
                 for s in sentences(trimmed) {
-                    out.push(Unit { text: s, block, list_item: false });
+                    out.push(Unit {
+                        text: s,
+                        block,
+                        list_item: false,
+                    });
                 }
             }
         }
@@ -86,7 +250,9 @@ pub fn is_list_line(line: &str) -> bool {
 /// Splits a paragraph into sentences at `.`, `!` or `?` followed by a space and a capital,
 /// digit or quote, without splitting common abbreviations.
 pub fn sentences(paragraph: &str) -> Vec<String> {
-    const ABBREVIATIONS: &[&str] = &["e.g.", "i.e.", "etc.", "vs.", "approx.", "no.", "mr.", "ms.", "dr.", "st."];
+    const ABBREVIATIONS: &[&str] = &[
+        "e.g.", "i.e.", "etc.", "vs.", "approx.", "no.", "mr.", "ms.", "dr.", "st.",
+    ];
     let chars: Vec<char> = paragraph.chars().collect();
     let mut out = Vec::new();
     let mut start = 0;
@@ -96,9 +262,17 @@ pub fn sentences(paragraph: &str) -> Vec<String> {
         if matches!(c, '.' | '!' | '?') && i + 2 < chars.len() && chars[i + 1] == ' ' {
             let next = chars[i + 2];
             let candidate: String = chars[start..=i].iter().collect();
-            let last_word = candidate.split_whitespace().last().unwrap_or("").to_lowercase();
+            let last_word = candidate
+                .split_whitespace()
+                .last()
+                .unwrap_or("")
+                .to_lowercase();
             let abbreviation = ABBREVIATIONS.contains(&last_word.as_str());
-            if !abbreviation && (next.is_uppercase() || next.is_ascii_digit() || matches!(next, '"' | '“' | '(' | '*')) {
+            if !abbreviation
+                && (next.is_uppercase()
+                    || next.is_ascii_digit()
+                    || matches!(next, '"' | '“' | '(' | '*'))
+            {
                 out.push(candidate.trim().to_string());
                 start = i + 2;
                 i += 2;
@@ -120,19 +294,35 @@ mod tests {
 
     #[test]
     fn words_keep_contractions_and_lowercase() {
-        assert_eq!(words("Don't RESET the T2, e.g. now!"), vec!["don't", "reset", "the", "t2", "e", "g", "now"]);
+        assert_eq!(
+            words("Don't RESET the T2, e.g. now!"),
+            vec!["don't", "reset", "the", "t2", "e", "g", "now"]
+        );
     }
 
     #[test]
     fn sentences_split_without_breaking_abbreviations() {
-        let s = sentences("Refunds take 5–7 business days. Use a card, e.g. Visa. Then wait! 3 tries max.");
-        assert_eq!(s, vec!["Refunds take 5–7 business days.", "Use a card, e.g. Visa.", "Then wait!", "3 tries max."]);
+        let s = sentences(
+            "Refunds take 5–7 business days. Use a card, e.g. Visa. Then wait! 3 tries max.",
+        );
+        assert_eq!(
+            s,
+            vec![
+                "Refunds take 5–7 business days.",
+                "Use a card, e.g. Visa.",
+                "Then wait!",
+                "3 tries max."
+            ]
+        );
     }
 
     #[test]
     fn units_separate_list_items() {
         let u = units("To reset:\n1. Hold the button.\n2. Wait.\n\nDone. Really.");
-        let texts: Vec<_> = u.iter().map(|u| (u.text.as_str(), u.block, u.list_item)).collect();
+        let texts: Vec<_> = u
+            .iter()
+            .map(|u| (u.text.as_str(), u.block, u.list_item))
+            .collect();
         assert_eq!(
             texts,
             vec![

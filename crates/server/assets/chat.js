@@ -260,14 +260,16 @@
   }
 
   /** Runs `fn` up to `attempts` times, backing off between retryable failures.
-   *  Callers must reuse the same Idempotency-Key inside `fn`. */
-  async function withRetry(fn, attempts = SEND_ATTEMPTS) {
+   *  Callers must reuse the same Idempotency-Key inside `fn`. `isDone()` lets
+   *  the caller stop retrying early (resolves to null then). */
+  async function withRetry(fn, { attempts = SEND_ATTEMPTS, isDone = () => false } = {}) {
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await fn();
       } catch (err) {
         if (attempt >= attempts || !isRetryable(err)) throw err;
         await sleep(backoffDelay(attempt, 600, 4000));
+        if (isDone()) return null;
       }
     }
   }
@@ -979,12 +981,16 @@
         body: { text: entry.text },
         token: state.token,
         idempotencyKey: entry.key,
-      }));
-      if (generation !== state.generation) return;
+      }), {
+        // Stop retrying once the event stream has already confirmed it.
+        isDone: () => Boolean(entry.serverId) || generation !== state.generation,
+      });
+      if (generation !== state.generation || entry.serverId) return;
       if (data && data.message && data.message.id) confirmOutbox(entry, data.message);
       else setOutboxState(entry, 'sent');
     } catch (err) {
       if (generation !== state.generation || err instanceof StaleError) return;
+      if (entry.serverId) return; // echoed via the event stream: it was stored
       if (err instanceof ApiError && LOST_STATUSES.has(err.status) && state.conversationId) {
         // Token/conversation no longer valid: start over, keep the text for the user.
         resetConversation('Your previous conversation has expired. Please send your message again.');

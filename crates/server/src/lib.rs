@@ -1,1 +1,318 @@
+//! The HTTP server: API v1, server-sent events, OpenAPI docs, the web chat, health and metrics.
+//!
+//! Architecture invariant: this is the only crate that knows the wire format (DTOs in [`dto`],
+//! errors in [`error`]). Handlers are thin: they authenticate, validate, convert, and call the
+//! agent's `Service`.
 
+pub mod api;
+pub mod auth;
+pub mod dto;
+pub mod error;
+pub mod extract;
+mod middleware;
+mod ops;
+mod web;
+
+use anyhow::Context;
+use axum::Router;
+use concierge_agent::{AgentConfig, Service};
+use concierge_config::Config;
+use concierge_core::Store;
+use concierge_knowledge::{AnswerConfig, KnowledgeIndex};
+use concierge_store::SqlStore;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use secrecy::ExposeSecret;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use auth::create_api_key;
+
+/// Shared by every handler.
+pub struct AppState {
+    pub service: Arc<Service>,
+    pub config: Config,
+    /// Signs conversation tokens; shared by all replicas through the store.
+    pub secret: Vec<u8>,
+    metrics: PrometheusHandle,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// Resolves when the server is shutting down (long-lived streams end then).
+    pub async fn shutdown_signal(&self) {
+        let mut rx = self.shutdown.clone();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// The data directory's SQLite file, or PostgreSQL when configured.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
+    let store = match &config.storage.database_url {
+        Some(url) => SqlStore::open_postgres(url.expose_secret(), config.storage.max_connections)
+            .await
+            .context("cannot open the PostgreSQL store (storage.database_url)")?,
+        None => {
+            let path = config.storage.data_dir.join("concierge.db");
+            SqlStore::open_sqlite(&path, config.storage.max_connections)
+                .await
+                .with_context(|| format!("cannot open the SQLite store at {}", path.display()))?
+        }
+    };
+    Ok(Arc::new(store))
+}
+
+/// The search index under the data directory, brought in line with the store.
+pub async fn open_index(config: &Config, store: &dyn Store) -> anyhow::Result<Arc<KnowledgeIndex>> {
+    let dir = config.storage.data_dir.join("index");
+    let index = KnowledgeIndex::open(&dir)
+        .with_context(|| format!("cannot open the search index at {}", dir.display()))?;
+    index
+        .sync_with_store(store)
+        .await
+        .context("cannot sync the search index with the store")?;
+    Ok(Arc::new(index))
+}
+
+pub fn agent_config(config: &Config) -> AgentConfig {
+    AgentConfig {
+        top_k: config.knowledge.top_k,
+        answer: AnswerConfig {
+            min_evidence: config.knowledge.min_evidence,
+            max_citations: config.knowledge.max_citations,
+        },
+        max_attempts: config.agent.max_attempts,
+        workers: config.agent.workers,
+    }
+}
+
+fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
+    // The recorder is process-global; several applications in one process (tests) share it.
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    if metrics::set_global_recorder(recorder).is_err() {
+        // Someone else installed one first; ours then only renders what it sees (nothing).
+        tracing::warn!("a metrics recorder was already installed");
+    }
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Concierge API", version = "1", description = "Self-hosted AI support agent. Errors are RFC 9457 problem details with a stable `code`."),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "conversations", description = "Conversations, messages and their event streams"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ck_…")
+                    .description(Some("Workspace API key (`concierge keys create`)"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "conversation_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ct_…")
+                    .description(Some("Token returned when the conversation was created"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document and the API routes, from the handlers' annotations.
+fn api_router() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(api::create_conversation, api::list_conversations))
+        .routes(routes!(api::get_conversation))
+        .routes(routes!(api::post_message, api::list_messages))
+        .routes(routes!(api::handoff))
+        .routes(routes!(api::events))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .split_for_parts()
+}
+
+/// The OpenAPI document as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().1
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// Stops a running application.
+#[derive(Clone)]
+pub struct ShutdownHandle(watch::Sender<bool>);
+
+impl ShutdownHandle {
+    pub fn shutdown(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl Application {
+    /// Opens storage and the index, starts the turn workers, and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = open_store(&config).await?;
+        Self::build_with_store(config, store).await
+    }
+
+    pub async fn build_with_store(config: Config, store: Arc<SqlStore>) -> anyhow::Result<Self> {
+        store
+            .ensure_workspace("default", "Default workspace", true)
+            .await?;
+        if store
+            .workspace_by_slug(&config.server.public_workspace)
+            .await?
+            .is_none()
+        {
+            anyhow::bail!(
+                "server.public_workspace is {:?}, but no such workspace exists (run `concierge demo` or create it)",
+                config.server.public_workspace
+            );
+        }
+        let index = open_index(&config, store.as_ref()).await?;
+        let secret = store.signing_secret().await?;
+        let service = Arc::new(Service::new(store, index, agent_config(&config)));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = Arc::new(AppState {
+            service,
+            config,
+            secret,
+            metrics: metrics_handle()?,
+            shutdown: shutdown_rx,
+        });
+        let router = Self::router(state.clone());
+        let addr: SocketAddr = state
+            .config
+            .server
+            .bind
+            .parse()
+            .context("server.bind is not a socket address")?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+            shutdown,
+        })
+    }
+
+    fn router(state: Arc<AppState>) -> Router {
+        let (api, openapi) = api_router();
+        let timeout = std::time::Duration::from_secs(state.config.server.request_timeout_seconds);
+        api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+            .merge(web::router())
+            .route("/metrics", axum::routing::get(ops::metrics))
+            .fallback(middleware::not_found)
+            .method_not_allowed_fallback(middleware::method_not_allowed)
+            .layer(axum::extract::DefaultBodyLimit::max(
+                state.config.server.max_body_bytes,
+            ))
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                timeout,
+            ))
+            .layer(axum::middleware::from_fn(middleware::request_context))
+            .layer(tower_http::catch_panic::CatchPanicLayer::new())
+            .with_state(state)
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until Ctrl-C / SIGTERM or [`ShutdownHandle::shutdown`].
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            router,
+            state,
+            shutdown,
+        } = self;
+        let workers = tokio::spawn(concierge_agent::run_workers(
+            state.service.clone(),
+            shutdown.subscribe(),
+        ));
+        let signal_tx = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = signal_tx.send(true);
+        });
+        let mut stop = shutdown.subscribe();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+            .context("server error")?;
+        let _ = workers.await;
+        Ok(())
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -45,7 +45,8 @@ fn backend_err(err: sqlx::Error) -> StoreError {
 }
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error().is_some_and(|d| d.is_unique_violation())
+    err.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
 }
 
 fn migrator(sql: &'static str) -> Migrator {
@@ -82,7 +83,9 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
-        Ok(Self { backend: Backend::Sqlite(pool) })
+        Ok(Self {
+            backend: Backend::Sqlite(pool),
+        })
     }
 
     /// Connects to PostgreSQL and applies migrations.
@@ -92,7 +95,10 @@ impl SqlStore {
     }
 
     /// Connects with explicit options (tests use them to select a fresh schema).
-    pub async fn open_postgres_with(options: PgConnectOptions, max_connections: u32) -> StoreResult<Self> {
+    pub async fn open_postgres_with(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
@@ -103,7 +109,9 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
-        Ok(Self { backend: Backend::Postgres(pool) })
+        Ok(Self {
+            backend: Backend::Postgres(pool),
+        })
     }
 }
 
@@ -127,7 +135,12 @@ impl Store for SqlStore {
         }
     }
 
-    async fn ensure_workspace(&self, slug: &str, name: &str, public_chat: bool) -> StoreResult<Workspace> {
+    async fn ensure_workspace(
+        &self,
+        slug: &str,
+        name: &str,
+        public_chat: bool,
+    ) -> StoreResult<Workspace> {
         validate_slug(slug).map_err(StoreError::Conflict)?;
         let id = WorkspaceId::new();
         on_pool!(self, pool => sqlx::query(
@@ -135,7 +148,9 @@ impl Store for SqlStore {
              ON CONFLICT (slug) DO NOTHING")
             .bind(id.to_string()).bind(slug).bind(name).bind(public_chat).bind(micros(Utc::now()))
             .execute(pool).await.map(|_| ()).map_err(backend_err))?;
-        self.workspace_by_slug(slug).await?.ok_or(StoreError::NotFound("workspace"))
+        self.workspace_by_slug(slug)
+            .await?
+            .ok_or(StoreError::NotFound("workspace"))
     }
 
     async fn workspace_by_slug(&self, slug: &str) -> StoreResult<Option<Workspace>> {
@@ -161,14 +176,14 @@ impl Store for SqlStore {
 
     async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query(
-            "INSERT INTO api_keys (id, workspace_id, name, prefix, hash, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(key.id.to_string()).bind(key.workspace_id.to_string()).bind(&key.name)
-            .bind(&key.prefix).bind(&key.hash).bind(micros(key.created_at))
-            .bind(key.revoked_at.map(micros))
-            .execute(pool).await.map(|_| ()).map_err(|e| {
-                if is_unique_violation(&e) { StoreError::Conflict("api key prefix exists".into()) } else { backend_err(e) }
-            }))
+        "INSERT INTO api_keys (id, workspace_id, name, prefix, hash, created_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(key.id.to_string()).bind(key.workspace_id.to_string()).bind(&key.name)
+        .bind(&key.prefix).bind(&key.hash).bind(micros(key.created_at))
+        .bind(key.revoked_at.map(micros))
+        .execute(pool).await.map(|_| ()).map_err(|e| {
+            if is_unique_violation(&e) { StoreError::Conflict("api key prefix exists".into()) } else { backend_err(e) }
+        }))
     }
 
     async fn api_key_by_prefix(&self, prefix: &str) -> StoreResult<Option<ApiKey>> {
@@ -253,7 +268,8 @@ impl Store for SqlStore {
     }
 
     async fn upsert_order(&self, order: &Order) -> StoreResult<()> {
-        let details = serde_json::to_string(&order.details).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let details = serde_json::to_string(&order.details)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO orders (id, workspace_id, customer_id, number, status, placed_at, currency, total_cents, details) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -274,7 +290,10 @@ impl Store for SqlStore {
         rows.into_iter().map(order_from_row).collect()
     }
 
-    async fn create_conversation(&self, new: NewConversation) -> StoreResult<Created<Conversation>> {
+    async fn create_conversation(
+        &self,
+        new: NewConversation,
+    ) -> StoreResult<Created<Conversation>> {
         let id = ConversationId::new();
         let now = micros(Utc::now());
         let (key, fingerprint) = match &new.idempotency {
@@ -288,23 +307,37 @@ impl Store for SqlStore {
             .bind(id.to_string()).bind(new.workspace_id.to_string()).bind(new.customer_id.to_string())
             .bind(new.channel.as_str()).bind(ConversationStatus::AiActive.as_str()).bind(&new.subject)
             .bind(now).bind(&key).bind(&fingerprint)
-            .execute(pool).await.map(|r| r.rows_affected()).map_err(backend_err))? == 1;
+            .execute(pool).await.map(|r| r.rows_affected()).map_err(backend_err))?
+            == 1;
         if inserted {
-            let value = self.conversation(id).await?.ok_or(StoreError::NotFound("conversation"))?;
-            return Ok(Created { value, created: true, events: vec![] });
+            let value = self
+                .conversation(id)
+                .await?
+                .ok_or(StoreError::NotFound("conversation"))?;
+            return Ok(Created {
+                value,
+                created: true,
+                events: vec![],
+            });
         }
         // Same key seen before in this workspace: replay, unless the request differs.
         let (existing_id, existing_fp): (String, Option<String>) = on_pool!(self, pool => sqlx::query_as(
             "SELECT id, idempotency_fingerprint FROM conversations WHERE workspace_id = $1 AND idempotency_key = $2")
             .bind(new.workspace_id.to_string()).bind(&key).fetch_one(pool).await.map_err(backend_err))?;
         if existing_fp != fingerprint {
-            return Err(StoreError::Conflict("idempotency key was used with a different request".into()));
+            return Err(StoreError::Conflict(
+                "idempotency key was used with a different request".into(),
+            ));
         }
         let value = self
             .conversation(ConversationId(parse_id(&existing_id)?))
             .await?
             .ok_or(StoreError::NotFound("conversation"))?;
-        Ok(Created { value, created: false, events: vec![] })
+        Ok(Created {
+            value,
+            created: false,
+            events: vec![],
+        })
     }
 
     async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>> {
@@ -314,13 +347,34 @@ impl Store for SqlStore {
         row.map(conversation_from_row).transpose()
     }
 
+    async fn find_conversation_by_idempotency_key(
+        &self,
+        workspace: WorkspaceId,
+        key: &str,
+    ) -> StoreResult<Option<(Conversation, Option<String>)>> {
+        let row: Option<(String, Option<String>)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, idempotency_fingerprint FROM conversations WHERE workspace_id = $1 AND idempotency_key = $2")
+            .bind(workspace.to_string()).bind(key).fetch_optional(pool).await.map_err(backend_err))?;
+        let Some((id, fingerprint)) = row else {
+            return Ok(None);
+        };
+        let conversation = self
+            .conversation(ConversationId(parse_id(&id)?))
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))?;
+        Ok(Some((conversation, fingerprint)))
+    }
+
     async fn list_conversations(
         &self,
         workspace: WorkspaceId,
         filter: &ConversationFilter,
     ) -> StoreResult<Vec<Conversation>> {
         // Newest first; the cursor is the last id seen (ids are time-ordered UUIDv7).
-        let before = filter.before.map(|c| c.to_string()).unwrap_or_else(|| "~".to_string());
+        let before = filter
+            .before
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "~".to_string());
         let status = filter.status.map(|s| s.as_str().to_string());
         let rows: Vec<ConversationRow> = on_pool!(self, pool => sqlx::query_as(
             sqlx::AssertSqlSafe(format!(
@@ -342,7 +396,11 @@ impl Store for SqlStore {
             return Err(StoreError::InvalidTransition { from, to });
         }
         let now = Utc::now();
-        let payload = EventPayload::StatusChanged { from, to, reason: reason.to_string() };
+        let payload = EventPayload::StatusChanged {
+            from,
+            to,
+            reason: reason.to_string(),
+        };
         let payload_json = to_json(&payload)?;
         let seq = on_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(backend_err)?;
@@ -362,8 +420,19 @@ impl Store for SqlStore {
             tx.commit().await.map_err(backend_err)?;
             seq
         });
-        let conversation = self.conversation(id).await?.ok_or(StoreError::NotFound("conversation"))?;
-        Ok((conversation, Event { seq, conversation_id: id, payload, created_at: now }))
+        let conversation = self
+            .conversation(id)
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))?;
+        Ok((
+            conversation,
+            Event {
+                seq,
+                conversation_id: id,
+                payload,
+                created_at: now,
+            },
+        ))
     }
 
     async fn append_message(&self, new: NewMessage) -> StoreResult<Created<Message>> {
@@ -376,7 +445,9 @@ impl Store for SqlStore {
             citations: new.citations.clone(),
             created_at: now,
         };
-        let payload = EventPayload::MessageCreated { message: message.clone() };
+        let payload = EventPayload::MessageCreated {
+            message: message.clone(),
+        };
         let payload_json = to_json(&payload)?;
         let citations_json = to_json(&new.citations)?;
         let (key, fingerprint) = match &new.idempotency {
@@ -426,17 +497,28 @@ impl Store for SqlStore {
             Ok(seq) => Ok(Created {
                 value: message,
                 created: true,
-                events: vec![Event { seq, conversation_id: new.conversation_id, payload, created_at: now }],
+                events: vec![Event {
+                    seq,
+                    conversation_id: new.conversation_id,
+                    payload,
+                    created_at: now,
+                }],
             }),
             Err(Some((existing_id, existing_fp))) => {
                 if existing_fp != fingerprint {
-                    return Err(StoreError::Conflict("idempotency key was used with a different request".into()));
+                    return Err(StoreError::Conflict(
+                        "idempotency key was used with a different request".into(),
+                    ));
                 }
                 let value = self
                     .message(MessageId(parse_id(&existing_id)?))
                     .await?
                     .ok_or(StoreError::NotFound("message"))?;
-                Ok(Created { value, created: false, events: vec![] })
+                Ok(Created {
+                    value,
+                    created: false,
+                    events: vec![],
+                })
             }
             Err(None) => Err(StoreError::Backend("inconsistent idempotency state".into())),
         }
@@ -457,7 +539,11 @@ impl Store for SqlStore {
         row.map(message_from_row).transpose()
     }
 
-    async fn append_event(&self, conversation: ConversationId, payload: EventPayload) -> StoreResult<Event> {
+    async fn append_event(
+        &self,
+        conversation: ConversationId,
+        payload: EventPayload,
+    ) -> StoreResult<Event> {
         let now = Utc::now();
         let payload_json = to_json(&payload)?;
         let conv = conversation.to_string();
@@ -475,10 +561,20 @@ impl Store for SqlStore {
             tx.commit().await.map_err(backend_err)?;
             seq
         });
-        Ok(Event { seq, conversation_id: conversation, payload, created_at: now })
+        Ok(Event {
+            seq,
+            conversation_id: conversation,
+            payload,
+            created_at: now,
+        })
     }
 
-    async fn events_after(&self, conversation: ConversationId, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
+    async fn events_after(
+        &self,
+        conversation: ConversationId,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
         let rows: Vec<EventRow> = on_pool!(self, pool => sqlx::query_as(
             "SELECT conversation_id, seq, payload, created_at FROM events WHERE conversation_id = $1 AND seq > $2 \
              ORDER BY seq LIMIT $3")
@@ -612,7 +708,11 @@ pub mod testing {
     /// each other's data.
     pub async fn fresh_postgres(url: &str) -> StoreResult<SqlStore> {
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let admin = PgPoolOptions::new().max_connections(1).connect(url).await.map_err(backend_err)?;
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .map_err(backend_err)?;
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
             .execute(&admin)
             .await

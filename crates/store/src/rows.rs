@@ -7,12 +7,49 @@ use serde::de::DeserializeOwned;
 
 pub(crate) type WorkspaceRow = (String, String, String, bool, i64);
 pub(crate) type ApiKeyRow = (String, String, String, String, String, i64, Option<i64>);
-pub(crate) type CustomerRow = (String, String, Option<String>, Option<String>, Option<String>, Option<String>, i64);
-pub(crate) type OrderRow = (String, String, String, String, String, i64, String, i64, String);
-pub(crate) type ConversationRow = (String, String, String, String, String, Option<String>, i64, i64);
+pub(crate) type CustomerRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+pub(crate) type OrderRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    String,
+);
+pub(crate) type ConversationRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+);
 pub(crate) type MessageRow = (String, String, String, String, String, i64);
 pub(crate) type EventRow = (String, i64, String, i64);
-pub(crate) type DocumentRow = (String, String, String, String, String, Option<String>, String, String, i64);
+pub(crate) type DocumentRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+);
 pub(crate) type DocumentChunkRow = (
     String,
     String,
@@ -50,7 +87,7 @@ fn from_json<T: DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
 }
 
 pub(crate) fn decode_hex(s: &str) -> StoreResult<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(corrupt("secret", "odd length"));
     }
     (0..s.len())

@@ -13,15 +13,25 @@ struct Fixture {
 
 async fn sqlite() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqlStore::open_sqlite(&dir.path().join("test.db"), 5).await.expect("open sqlite");
-    Fixture { store: Arc::new(store), _dir: Some(dir) }
+    let store = SqlStore::open_sqlite(&dir.path().join("test.db"), 5)
+        .await
+        .expect("open sqlite");
+    Fixture {
+        store: Arc::new(store),
+        _dir: Some(dir),
+    }
 }
 
 async fn postgres() -> Fixture {
     let url = std::env::var("CONCIERGE_TEST_DATABASE_URL")
         .expect("CONCIERGE_TEST_DATABASE_URL must be set to run PostgreSQL tests");
-    let store = concierge_store::testing::fresh_postgres(&url).await.expect("open postgres");
-    Fixture { store: Arc::new(store), _dir: None }
+    let store = concierge_store::testing::fresh_postgres(&url)
+        .await
+        .expect("open postgres");
+    Fixture {
+        store: Arc::new(store),
+        _dir: None,
+    }
 }
 
 macro_rules! suite {
@@ -65,7 +75,10 @@ suite!(
 );
 
 async fn workspace(store: &SqlStore) -> Workspace {
-    store.ensure_workspace("acme", "Acme", true).await.expect("workspace")
+    store
+        .ensure_workspace("acme", "Acme", true)
+        .await
+        .expect("workspace")
 }
 
 async fn customer(store: &SqlStore, ws: &Workspace, external: &str) -> Customer {
@@ -78,8 +91,14 @@ async fn customer(store: &SqlStore, ws: &Workspace, external: &str) -> Customer 
         tier: None,
         created_at: Utc::now(),
     };
-    let identity = CustomerIdentity { channel: Channel::Web, external_id: external.into() };
-    store.upsert_customer(ws.id, &identity, &profile).await.expect("customer")
+    let identity = CustomerIdentity {
+        channel: Channel::Web,
+        external_id: external.into(),
+    };
+    store
+        .upsert_customer(ws.id, &identity, &profile)
+        .await
+        .expect("customer")
 }
 
 async fn conversation(store: &SqlStore, ws: &Workspace) -> Conversation {
@@ -104,18 +123,36 @@ fn customer_message(conversation: ConversationId, text: &str, key: Option<&str>)
         author: Author::Customer,
         text: text.into(),
         citations: vec![],
-        idempotency: key.map(|k| IdempotencyKey { key: k.into(), fingerprint: format!("fp:{text}") }),
+        idempotency: key.map(|k| IdempotencyKey {
+            key: k.into(),
+            fingerprint: format!("fp:{text}"),
+        }),
         enqueue_turn: true,
     }
 }
 
 async fn workspaces_are_created_once(store: Arc<SqlStore>) {
-    let a = store.ensure_workspace("acme", "Acme", true).await.expect("a");
-    let b = store.ensure_workspace("acme", "Other name", false).await.expect("b");
+    let a = store
+        .ensure_workspace("acme", "Acme", true)
+        .await
+        .expect("a");
+    let b = store
+        .ensure_workspace("acme", "Other name", false)
+        .await
+        .expect("b");
     assert_eq!(a, b);
-    assert_eq!(store.workspace_by_slug("acme").await.expect("get"), Some(a.clone()));
+    assert_eq!(
+        store.workspace_by_slug("acme").await.expect("get"),
+        Some(a.clone())
+    );
     assert_eq!(store.workspace(a.id).await.expect("get"), Some(a));
-    assert!(store.workspace_by_slug("nope").await.expect("get").is_none());
+    assert!(
+        store
+            .workspace_by_slug("nope")
+            .await
+            .expect("get")
+            .is_none()
+    );
     assert!(store.ensure_workspace("Bad Slug", "x", true).await.is_err());
 }
 
@@ -129,8 +166,15 @@ async fn customers_are_found_by_identity(store: Arc<SqlStore>) {
     let updated = store
         .upsert_customer(
             ws.id,
-            &CustomerIdentity { channel: Channel::Web, external_id: "visitor-1".into() },
-            &Customer { email: Some("a@example.com".into()), name: None, ..a.clone() },
+            &CustomerIdentity {
+                channel: Channel::Web,
+                external_id: "visitor-1".into(),
+            },
+            &Customer {
+                email: Some("a@example.com".into()),
+                name: None,
+                ..a.clone()
+            },
         )
         .await
         .expect("update");
@@ -147,7 +191,10 @@ async fn conversation_creation_is_idempotent(store: Arc<SqlStore>) {
         customer_id: c.id,
         channel: Channel::Api,
         subject: Some("Hi".into()),
-        idempotency: Some(IdempotencyKey { key: "k1".into(), fingerprint: fp.into() }),
+        idempotency: Some(IdempotencyKey {
+            key: "k1".into(),
+            fingerprint: fp.into(),
+        }),
     };
     let first = store.create_conversation(new("a")).await.expect("first");
     assert!(first.created);
@@ -168,17 +215,36 @@ async fn conversations_list_with_status_filter_and_cursor(store: Arc<SqlStore>) 
         ids.push(conversation(&store, &ws).await.id);
     }
     store
-        .change_status(ids[1], ConversationStatus::AiActive, ConversationStatus::PendingHuman, "test")
+        .change_status(
+            ids[1],
+            ConversationStatus::AiActive,
+            ConversationStatus::PendingHuman,
+            "test",
+        )
         .await
         .expect("status");
     let page1 = store
-        .list_conversations(ws.id, &ConversationFilter { status: None, before: None, limit: 3 })
+        .list_conversations(
+            ws.id,
+            &ConversationFilter {
+                status: None,
+                before: None,
+                limit: 3,
+            },
+        )
         .await
         .expect("page1");
     let page1_ids: Vec<_> = page1.iter().map(|c| c.id).collect();
     assert_eq!(page1_ids, vec![ids[4], ids[3], ids[2]]);
     let page2 = store
-        .list_conversations(ws.id, &ConversationFilter { status: None, before: Some(ids[2]), limit: 3 })
+        .list_conversations(
+            ws.id,
+            &ConversationFilter {
+                status: None,
+                before: Some(ids[2]),
+                limit: 3,
+            },
+        )
         .await
         .expect("page2");
     let page2_ids: Vec<_> = page2.iter().map(|c| c.id).collect();
@@ -186,14 +252,31 @@ async fn conversations_list_with_status_filter_and_cursor(store: Arc<SqlStore>) 
     let pending = store
         .list_conversations(
             ws.id,
-            &ConversationFilter { status: Some(ConversationStatus::PendingHuman), before: None, limit: 10 },
+            &ConversationFilter {
+                status: Some(ConversationStatus::PendingHuman),
+                before: None,
+                limit: 10,
+            },
         )
         .await
         .expect("pending");
-    assert_eq!(pending.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ids[1]]);
-    let other = store.ensure_workspace("other", "Other", true).await.expect("ws");
+    assert_eq!(
+        pending.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![ids[1]]
+    );
+    let other = store
+        .ensure_workspace("other", "Other", true)
+        .await
+        .expect("ws");
     let none = store
-        .list_conversations(other.id, &ConversationFilter { status: None, before: None, limit: 10 })
+        .list_conversations(
+            other.id,
+            &ConversationFilter {
+                status: None,
+                before: None,
+                limit: 10,
+            },
+        )
         .await
         .expect("other");
     assert!(none.is_empty(), "workspaces are isolated");
@@ -202,33 +285,60 @@ async fn conversations_list_with_status_filter_and_cursor(store: Arc<SqlStore>) 
 async fn messages_are_idempotent_and_events_are_sequenced(store: Arc<SqlStore>) {
     let ws = workspace(&store).await;
     let conv = conversation(&store, &ws).await;
-    let first = store.append_message(customer_message(conv.id, "hello", Some("m1"))).await.expect("first");
+    let first = store
+        .append_message(customer_message(conv.id, "hello", Some("m1")))
+        .await
+        .expect("first");
     assert!(first.created);
     assert_eq!(first.events.len(), 1);
-    let replay = store.append_message(customer_message(conv.id, "hello", Some("m1"))).await.expect("replay");
+    let replay = store
+        .append_message(customer_message(conv.id, "hello", Some("m1")))
+        .await
+        .expect("replay");
     assert!(!replay.created);
     assert_eq!(replay.value.id, first.value.id);
     assert!(matches!(
-        store.append_message(customer_message(conv.id, "other text", Some("m1"))).await,
+        store
+            .append_message(customer_message(conv.id, "other text", Some("m1")))
+            .await,
         Err(StoreError::Conflict(_))
     ));
-    store.append_message(customer_message(conv.id, "second", None)).await.expect("second");
-    let messages = store.messages(conv.id).await.expect("messages");
-    assert_eq!(messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), vec!["hello", "second"]);
     store
-        .change_status(conv.id, ConversationStatus::AiActive, ConversationStatus::PendingHuman, "asked")
+        .append_message(customer_message(conv.id, "second", None))
+        .await
+        .expect("second");
+    let messages = store.messages(conv.id).await.expect("messages");
+    assert_eq!(
+        messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        vec!["hello", "second"]
+    );
+    store
+        .change_status(
+            conv.id,
+            ConversationStatus::AiActive,
+            ConversationStatus::PendingHuman,
+            "asked",
+        )
         .await
         .expect("status");
     let events = store.events_after(conv.id, 0, 100).await.expect("events");
-    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert_eq!(
-        events.iter().map(|e| e.payload.type_name()).collect::<Vec<_>>(),
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.payload.type_name())
+            .collect::<Vec<_>>(),
         vec!["message.created", "message.created", "status.changed"]
     );
     let tail = store.events_after(conv.id, 2, 100).await.expect("tail");
     assert_eq!(tail.len(), 1);
     assert!(matches!(
-        store.append_message(customer_message(ConversationId::new(), "x", None)).await,
+        store
+            .append_message(customer_message(ConversationId::new(), "x", None))
+            .await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -237,38 +347,81 @@ async fn status_changes_follow_the_machine_and_race_safely(store: Arc<SqlStore>)
     let ws = workspace(&store).await;
     let conv = conversation(&store, &ws).await;
     assert!(matches!(
-        store.change_status(conv.id, ConversationStatus::AiActive, ConversationStatus::AiActive, "x").await,
+        store
+            .change_status(
+                conv.id,
+                ConversationStatus::AiActive,
+                ConversationStatus::AiActive,
+                "x"
+            )
+            .await,
         Err(StoreError::InvalidTransition { .. })
     ));
     // Two requests race to move ai_active -> pending_human: exactly one wins.
     let (a, b) = tokio::join!(
-        store.change_status(conv.id, ConversationStatus::AiActive, ConversationStatus::PendingHuman, "a"),
-        store.change_status(conv.id, ConversationStatus::AiActive, ConversationStatus::PendingHuman, "b"),
+        store.change_status(
+            conv.id,
+            ConversationStatus::AiActive,
+            ConversationStatus::PendingHuman,
+            "a"
+        ),
+        store.change_status(
+            conv.id,
+            ConversationStatus::AiActive,
+            ConversationStatus::PendingHuman,
+            "b"
+        ),
     );
     assert_eq!(u8::from(a.is_ok()) + u8::from(b.is_ok()), 1, "{a:?} {b:?}");
     let loser = if a.is_err() { a } else { b };
     match loser {
-        Err(StoreError::InvalidTransition { from, .. }) => assert_eq!(from, ConversationStatus::PendingHuman),
+        Err(StoreError::InvalidTransition { from, .. }) => {
+            assert_eq!(from, ConversationStatus::PendingHuman)
+        }
         other => panic!("unexpected {other:?}"),
     }
     let (c, _) = store
-        .change_status(conv.id, ConversationStatus::PendingHuman, ConversationStatus::Closed, "done")
+        .change_status(
+            conv.id,
+            ConversationStatus::PendingHuman,
+            ConversationStatus::Closed,
+            "done",
+        )
         .await
         .expect("close");
     assert_eq!(c.status, ConversationStatus::Closed);
-    assert!(store
-        .change_status(conv.id, ConversationStatus::Closed, ConversationStatus::AiActive, "x")
-        .await
-        .is_err());
+    assert!(
+        store
+            .change_status(
+                conv.id,
+                ConversationStatus::Closed,
+                ConversationStatus::AiActive,
+                "x"
+            )
+            .await
+            .is_err()
+    );
 }
 
 async fn turns_are_claimed_in_order_per_conversation(store: Arc<SqlStore>) {
     let ws = workspace(&store).await;
     let a = conversation(&store, &ws).await;
     let b = conversation(&store, &ws).await;
-    let a1 = store.append_message(customer_message(a.id, "a1", None)).await.expect("a1").value;
-    let a2 = store.append_message(customer_message(a.id, "a2", None)).await.expect("a2").value;
-    let b1 = store.append_message(customer_message(b.id, "b1", None)).await.expect("b1").value;
+    let a1 = store
+        .append_message(customer_message(a.id, "a1", None))
+        .await
+        .expect("a1")
+        .value;
+    let a2 = store
+        .append_message(customer_message(a.id, "a2", None))
+        .await
+        .expect("a2")
+        .value;
+    let b1 = store
+        .append_message(customer_message(b.id, "b1", None))
+        .await
+        .expect("b1")
+        .value;
     let lease = Utc::now() + Duration::seconds(60);
     let t1 = store.claim_turn(lease).await.expect("claim").expect("t1");
     assert_eq!(t1.message_id, a1.id);
@@ -281,26 +434,51 @@ async fn turns_are_claimed_in_order_per_conversation(store: Arc<SqlStore>) {
     let t3 = store.claim_turn(lease).await.expect("claim").expect("t3");
     assert_eq!(t3.message_id, a2.id);
     store.fail_turn(t3.id, "boom", 2).await.expect("fail");
-    let t4 = store.claim_turn(lease).await.expect("claim").expect("retry");
+    let t4 = store
+        .claim_turn(lease)
+        .await
+        .expect("claim")
+        .expect("retry");
     assert_eq!((t4.id, t4.attempts), (t3.id, 2));
     store.fail_turn(t4.id, "boom", 2).await.expect("fail");
-    assert!(store.claim_turn(lease).await.expect("claim").is_none(), "gave up after 2 attempts");
+    assert!(
+        store.claim_turn(lease).await.expect("claim").is_none(),
+        "gave up after 2 attempts"
+    );
 }
 
 async fn expired_turn_leases_are_reclaimed(store: Arc<SqlStore>) {
     let ws = workspace(&store).await;
     let a = conversation(&store, &ws).await;
-    let m = store.append_message(customer_message(a.id, "hi", None)).await.expect("m").value;
-    let t = store.claim_turn(Utc::now() - Duration::seconds(1)).await.expect("claim").expect("t");
-    let again = store.claim_turn(Utc::now() + Duration::seconds(60)).await.expect("claim").expect("again");
-    assert_eq!((again.id, again.message_id, again.attempts), (t.id, m.id, 2));
+    let m = store
+        .append_message(customer_message(a.id, "hi", None))
+        .await
+        .expect("m")
+        .value;
+    let t = store
+        .claim_turn(Utc::now() - Duration::seconds(1))
+        .await
+        .expect("claim")
+        .expect("t");
+    let again = store
+        .claim_turn(Utc::now() + Duration::seconds(60))
+        .await
+        .expect("claim")
+        .expect("again");
+    assert_eq!(
+        (again.id, again.message_id, again.attempts),
+        (t.id, m.id, 2)
+    );
 }
 
 async fn concurrent_claims_never_share_a_turn(store: Arc<SqlStore>) {
     let ws = workspace(&store).await;
     for i in 0..10 {
         let c = conversation(&store, &ws).await;
-        store.append_message(customer_message(c.id, &format!("q{i}"), None)).await.expect("m");
+        store
+            .append_message(customer_message(c.id, &format!("q{i}"), None))
+            .await
+            .expect("m");
     }
     let lease = Utc::now() + Duration::seconds(60);
     let mut handles = Vec::new();
@@ -345,21 +523,39 @@ async fn documents_replace_their_chunks(store: Arc<SqlStore>) {
         heading_path: vec!["A".into()],
         text: text.into(),
     };
-    store.put_document(&doc, &[chunk(0, "one"), chunk(1, "two")]).await.expect("put");
-    let v2 = Document { content_hash: "h2".into(), ..doc.clone() };
-    store.put_document(&v2, &[chunk(0, "three")]).await.expect("replace");
+    store
+        .put_document(&doc, &[chunk(0, "one"), chunk(1, "two")])
+        .await
+        .expect("put");
+    let v2 = Document {
+        content_hash: "h2".into(),
+        ..doc.clone()
+    };
+    store
+        .put_document(&v2, &[chunk(0, "three")])
+        .await
+        .expect("replace");
     let all = store.all_chunks().await.expect("chunks");
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].1.text, "three");
     assert_eq!(all[0].0.content_hash, "h2");
-    assert_eq!(store.documents(ws.id, "dir:/kb").await.expect("docs").len(), 1);
+    assert_eq!(
+        store.documents(ws.id, "dir:/kb").await.expect("docs").len(),
+        1
+    );
     assert_eq!(
         store.knowledge_stats(Some(ws.id)).await.expect("stats"),
-        KnowledgeStats { documents: 1, chunks: 1 }
+        KnowledgeStats {
+            documents: 1,
+            chunks: 1
+        }
     );
     store.delete_document(doc.id).await.expect("delete");
     assert!(store.all_chunks().await.expect("chunks").is_empty());
-    assert_eq!(store.knowledge_stats(None).await.expect("stats"), KnowledgeStats::default());
+    assert_eq!(
+        store.knowledge_stats(None).await.expect("stats"),
+        KnowledgeStats::default()
+    );
 }
 
 async fn signing_secret_is_stable(store: Arc<SqlStore>) {
@@ -381,8 +577,14 @@ async fn api_keys_round_trip(store: Arc<SqlStore>) {
         revoked_at: None,
     };
     store.insert_api_key(&key).await.expect("insert");
-    assert_eq!(store.api_key_by_prefix("abcd1234").await.expect("get"), Some(key.clone()));
-    assert!(matches!(store.insert_api_key(&key).await, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        store.api_key_by_prefix("abcd1234").await.expect("get"),
+        Some(key.clone())
+    );
+    assert!(matches!(
+        store.insert_api_key(&key).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.list_api_keys(ws.id).await.expect("list"), vec![key]);
 }
 
@@ -402,11 +604,23 @@ async fn orders_belong_to_their_customer(store: Arc<SqlStore>) {
         details: serde_json::json!({"items": [{"sku": "X"}]}),
     };
     store.upsert_order(&order).await.expect("order");
-    store.upsert_order(&Order { status: "shipped".into(), ..order.clone() }).await.expect("update");
+    store
+        .upsert_order(&Order {
+            status: "shipped".into(),
+            ..order.clone()
+        })
+        .await
+        .expect("update");
     let orders = store.orders_for_customer(a.id).await.expect("orders");
     assert_eq!(orders.len(), 1);
     assert_eq!(orders[0].status, "shipped");
-    assert!(store.orders_for_customer(b.id).await.expect("orders").is_empty());
+    assert!(
+        store
+            .orders_for_customer(b.id)
+            .await
+            .expect("orders")
+            .is_empty()
+    );
 }
 
 use chrono::DateTime;

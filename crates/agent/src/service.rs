@@ -1,0 +1,329 @@
+//! Conversation operations shared by every front end.
+
+use crate::hub::LiveHub;
+use concierge_core::*;
+use concierge_knowledge::answer::AnswerKind;
+use concierge_knowledge::{AnswerConfig, KnowledgeIndex, compose_answer};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone, Copy)]
+pub struct AgentConfig {
+    pub top_k: usize,
+    pub answer: AnswerConfig,
+    /// Attempts before a failing turn is given up.
+    pub max_attempts: i32,
+    pub workers: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Knowledge(#[from] concierge_knowledge::KnowledgeError),
+    #[error("conversation is closed")]
+    Closed,
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+pub const HANDOFF_TEXT: &str = "I've asked a person from our team to take over this conversation. \
+They will reply here as soon as they are available; you can keep writing in the meantime.";
+pub const GIVE_UP_TEXT: &str = "Sorry, something went wrong on our side while answering your message. \
+Press \"Talk to a person\" and someone from our team will help you.";
+
+/// Words per streamed reply piece.
+const DELTA_WORDS: usize = 4;
+
+pub struct Service {
+    pub store: Arc<dyn Store>,
+    pub index: Arc<KnowledgeIndex>,
+    pub hub: Arc<LiveHub>,
+    pub(crate) wake: Arc<Notify>,
+    pub config: AgentConfig,
+}
+
+impl Service {
+    pub fn new(store: Arc<dyn Store>, index: Arc<KnowledgeIndex>, config: AgentConfig) -> Self {
+        Self {
+            store,
+            index,
+            hub: Arc::new(LiveHub::new()),
+            wake: Arc::new(Notify::new()),
+            config,
+        }
+    }
+
+    fn publish_all(&self, events: &[Event]) {
+        for e in events {
+            self.hub
+                .publish(e.conversation_id, LiveEvent::Appended(e.clone()));
+        }
+    }
+
+    async fn record(
+        &self,
+        conversation: ConversationId,
+        payload: EventPayload,
+    ) -> ServiceResult<Event> {
+        let event = self.store.append_event(conversation, payload).await?;
+        self.publish_all(std::slice::from_ref(&event));
+        Ok(event)
+    }
+
+    /// Stores a customer message and queues the AI's turn when the AI owns the conversation.
+    /// A retried request with the same idempotency key returns the first message.
+    pub async fn post_customer_message(
+        &self,
+        conversation: &Conversation,
+        text: String,
+        idempotency: Option<IdempotencyKey>,
+    ) -> ServiceResult<Created<Message>> {
+        if conversation.status == ConversationStatus::Closed {
+            return Err(ServiceError::Closed);
+        }
+        let ai_turn = matches!(
+            conversation.status,
+            ConversationStatus::AiActive | ConversationStatus::Resolved
+        );
+        let created = self
+            .store
+            .append_message(NewMessage {
+                conversation_id: conversation.id,
+                id: MessageId::new(),
+                author: Author::Customer,
+                text,
+                citations: vec![],
+                idempotency,
+                enqueue_turn: ai_turn,
+            })
+            .await?;
+        self.publish_all(&created.events);
+        if created.created {
+            metrics::counter!("concierge_messages_total", "author" => "customer").increment(1);
+            if ai_turn {
+                self.wake.notify_one();
+            } else {
+                self.record(
+                    conversation.id,
+                    EventPayload::AiSilenced {
+                        message_id: created.value.id,
+                        status: conversation.status,
+                    },
+                )
+                .await?;
+            }
+        }
+        Ok(created)
+    }
+
+    /// Moves the conversation to the human queue and tells the customer. Asking again while a
+    /// person is already coming (or there) changes nothing.
+    pub async fn request_handoff(
+        &self,
+        id: ConversationId,
+        reason: &str,
+    ) -> ServiceResult<Conversation> {
+        let conversation = self
+            .store
+            .conversation(id)
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))?;
+        match conversation.status {
+            ConversationStatus::PendingHuman | ConversationStatus::HumanActive => {
+                return Ok(conversation);
+            }
+            ConversationStatus::Closed => return Err(ServiceError::Closed),
+            ConversationStatus::AiActive | ConversationStatus::Resolved => {}
+        }
+        let (updated, event) = self
+            .store
+            .change_status(
+                id,
+                conversation.status,
+                ConversationStatus::PendingHuman,
+                reason,
+            )
+            .await?;
+        self.publish_all(&[event]);
+        self.post_system(id, HANDOFF_TEXT).await?;
+        metrics::counter!("concierge_handoffs_total").increment(1);
+        Ok(updated)
+    }
+
+    async fn post_system(&self, id: ConversationId, text: &str) -> ServiceResult<Message> {
+        let created = self
+            .store
+            .append_message(NewMessage {
+                conversation_id: id,
+                id: MessageId::new(),
+                author: Author::System,
+                text: text.to_string(),
+                citations: vec![],
+                idempotency: None,
+                enqueue_turn: false,
+            })
+            .await?;
+        self.publish_all(&created.events);
+        Ok(created.value)
+    }
+
+    /// Answers one queued customer message.
+    pub async fn run_turn(&self, turn: &Turn) -> ServiceResult<()> {
+        let started = Instant::now();
+        let store = &self.store;
+        let mut conversation = store
+            .conversation(turn.conversation_id)
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))?;
+        let message = store
+            .message(turn.message_id)
+            .await?
+            .ok_or(StoreError::NotFound("message"))?;
+        if conversation.status == ConversationStatus::Resolved {
+            // The customer wrote again after resolution: the AI picks the conversation back up.
+            let (c, event) = store
+                .change_status(
+                    conversation.id,
+                    ConversationStatus::Resolved,
+                    ConversationStatus::AiActive,
+                    "customer wrote after resolution",
+                )
+                .await?;
+            self.publish_all(&[event]);
+            conversation = c;
+        }
+        if !conversation.status.ai_may_reply() {
+            self.record(
+                conversation.id,
+                EventPayload::AiSilenced {
+                    message_id: message.id,
+                    status: conversation.status,
+                },
+            )
+            .await?;
+            return Ok(());
+        }
+        self.hub.publish(conversation.id, LiveEvent::Typing);
+
+        let retrieval_started = Instant::now();
+        let terms = self.index.query_terms(&message.text);
+        let hits = self
+            .index
+            .search(conversation.workspace_id, &terms, self.config.top_k)?;
+        let answer = compose_answer(&self.index, &terms, &hits, self.config.answer);
+        let retrieval_ms = retrieval_started.elapsed().as_secs_f64() * 1000.0;
+        metrics::histogram!("concierge_retrieval_seconds").record(retrieval_ms / 1000.0);
+        self.record(
+            conversation.id,
+            EventPayload::RetrievalDone {
+                message_id: message.id,
+                query: message.text.clone(),
+                hits: hits
+                    .iter()
+                    .map(|h| RetrievedRef {
+                        chunk_id: h.chunk_id.clone(),
+                        document_id: h.document_id.clone(),
+                        score: h.score,
+                    })
+                    .collect(),
+                evidence: answer.evidence,
+                threshold: self.config.answer.min_evidence,
+                latency_ms: retrieval_ms,
+            },
+        )
+        .await?;
+
+        let reply_id = MessageId::new();
+        let words: Vec<&str> = answer.text.split_inclusive(' ').collect();
+        for piece in words.chunks(DELTA_WORDS) {
+            self.hub.publish(
+                conversation.id,
+                LiveEvent::Delta {
+                    message_id: reply_id,
+                    delta: piece.concat(),
+                },
+            );
+        }
+        // A person may have taken over while we were working: never talk over them.
+        let current = store
+            .conversation(conversation.id)
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))?;
+        if !current.status.ai_may_reply() {
+            self.record(
+                conversation.id,
+                EventPayload::AiSilenced {
+                    message_id: message.id,
+                    status: current.status,
+                },
+            )
+            .await?;
+            return Ok(());
+        }
+        let citations = answer
+            .cited
+            .iter()
+            .enumerate()
+            .map(|(i, h)| Citation {
+                n: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                document_id: h.document_id.parse().unwrap_or_default(),
+                chunk_id: h.chunk_id.clone(),
+                title: h.title.clone(),
+                url: h.url.clone(),
+            })
+            .collect();
+        let created = store
+            .append_message(NewMessage {
+                conversation_id: conversation.id,
+                id: reply_id,
+                author: Author::Ai,
+                text: answer.text.clone(),
+                citations,
+                idempotency: Some(IdempotencyKey {
+                    // A turn retried after a crash never posts its reply twice.
+                    key: format!("reply-to:{}", message.id),
+                    fingerprint: "ai-reply".into(),
+                }),
+                enqueue_turn: false,
+            })
+            .await?;
+        self.publish_all(&created.events);
+        let kind = match answer.kind {
+            AnswerKind::Grounded => ReplyKind::Grounded,
+            AnswerKind::NoAnswer => ReplyKind::NoAnswer,
+            AnswerKind::NoQuestion => ReplyKind::Notice,
+        };
+        self.record(
+            conversation.id,
+            EventPayload::ReplySent {
+                message_id: created.value.id,
+                in_reply_to: message.id,
+                kind,
+                reason: answer.reason,
+            },
+        )
+        .await?;
+        let kind_label = match kind {
+            ReplyKind::Grounded => "grounded",
+            ReplyKind::NoAnswer => "no_answer",
+            ReplyKind::Notice => "notice",
+        };
+        metrics::counter!("concierge_replies_total", "kind" => kind_label).increment(1);
+        metrics::histogram!("concierge_turn_seconds").record(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Called when a turn failed for the last time: the customer is told and offered a person.
+    pub async fn give_up_turn(&self, turn: &Turn) -> ServiceResult<()> {
+        self.post_system(turn.conversation_id, GIVE_UP_TEXT).await?;
+        Ok(())
+    }
+
+    /// Wakes a worker (e.g. after turns were queued by another process).
+    pub fn wake_workers(&self) {
+        self.wake.notify_one();
+    }
+}

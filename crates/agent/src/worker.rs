@@ -1,0 +1,68 @@
+//! The turn workers: claim queued turns from the store and run them. The queue lives in the
+//! store, so a crash loses nothing: an expired lease makes the turn claimable again.
+
+use crate::service::Service;
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long a claimed turn stays reserved for its worker.
+const LEASE: Duration = Duration::from_secs(60);
+/// Idle workers look at the queue this often even without a wake-up (other replicas' turns).
+const POLL: Duration = Duration::from_millis(500);
+
+/// Runs `service.config.workers` workers until `shutdown` turns true.
+pub async fn run_workers(service: Arc<Service>, mut shutdown: watch::Receiver<bool>) {
+    let mut handles = Vec::new();
+    for worker in 0..service.config.workers {
+        let service = service.clone();
+        let mut shutdown = shutdown.clone();
+        handles.push(tokio::spawn(async move {
+            loop {
+                if *shutdown.borrow() {
+                    break;
+                }
+                let lease = Utc::now() + chrono::Duration::from_std(LEASE).unwrap_or_default();
+                match service.store.claim_turn(lease).await {
+                    Ok(Some(turn)) => {
+                        // Another turn may be waiting: let a sibling look too.
+                        service.wake.notify_one();
+                        let result = tokio::time::timeout(LEASE, service.run_turn(&turn)).await;
+                        let outcome = match result {
+                            Ok(Ok(())) => service.store.finish_turn(turn.id).await.map_err(|e| e.to_string()),
+                            Ok(Err(err)) => Err(err.to_string()),
+                            Err(_) => Err("turn timed out".to_string()),
+                        };
+                        if let Err(error) = outcome {
+                            tracing::warn!(worker, turn = turn.id, attempts = turn.attempts, %error, "turn failed");
+                            let max = service.config.max_attempts;
+                            if let Err(e) = service.store.fail_turn(turn.id, &error, max).await {
+                                tracing::error!(%e, "cannot record turn failure");
+                            } else if turn.attempts >= max
+                                && let Err(e) = service.give_up_turn(&turn).await
+                            {
+                                tracing::error!(%e, "cannot notify customer of failed turn");
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        tokio::select! {
+                            _ = service.wake.notified() => {}
+                            _ = tokio::time::sleep(POLL) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                    }
+                    Err(err) => {
+                        tracing::error!(%err, "cannot claim turns");
+                        tokio::time::sleep(POLL).await;
+                    }
+                }
+            }
+        }));
+    }
+    let _ = shutdown.changed().await;
+    for h in handles {
+        let _ = h.await;
+    }
+}

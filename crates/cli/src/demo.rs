@@ -1,0 +1,175 @@
+//! `concierge demo`: the Nimbus Home demo workspace (fictional company; content in `demo/`),
+//! ingested and served. Re-running reuses the workspace and its history.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use concierge_config::Config;
+use concierge_core::*;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const DEMO_WORKSPACE: &str = "nimbus";
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Where the demo content lives (knowledge base, customers).
+    #[arg(long, env = "CONCIERGE_DEMO_DIR")]
+    demo_dir: Option<PathBuf>,
+    /// Address to serve on (overrides server.bind).
+    #[arg(long)]
+    bind: Option<String>,
+    /// Prepare the workspace and exit without serving.
+    #[arg(long)]
+    no_serve: bool,
+}
+
+#[derive(Deserialize)]
+struct DemoCustomer {
+    external_id: String,
+    name: String,
+    email: String,
+    phone: Option<String>,
+    tier: Option<String>,
+    #[serde(default)]
+    orders: Vec<DemoOrder>,
+}
+
+#[derive(Deserialize)]
+struct DemoOrder {
+    number: String,
+    status: String,
+    placed_at: DateTime<Utc>,
+    currency: String,
+    total_cents: i64,
+    #[serde(flatten)]
+    details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The demo folder: `--demo-dir`, else the repository's `demo/` (where the binary was built
+/// from), else `./demo`.
+fn demo_dir(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let candidates = [
+        arg,
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo")),
+        Some(PathBuf::from("demo")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("kb").is_dir())
+        .context("cannot find the demo content (a folder with kb/); pass --demo-dir")
+}
+
+async fn load_customers(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    path: &Path,
+) -> anyhow::Result<(usize, usize)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let customers: Vec<DemoCustomer> =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
+    let mut orders = 0;
+    for c in &customers {
+        let profile = Customer {
+            id: CustomerId::new(),
+            workspace_id: workspace,
+            name: Some(c.name.clone()),
+            email: Some(c.email.clone()),
+            phone: c.phone.clone(),
+            tier: c.tier.clone(),
+            created_at: Utc::now(),
+        };
+        let identity = CustomerIdentity {
+            channel: Channel::Api,
+            external_id: c.external_id.clone(),
+        };
+        let customer = store
+            .upsert_customer(workspace, &identity, &profile)
+            .await?;
+        for o in &c.orders {
+            store
+                .upsert_order(&Order {
+                    id: OrderId::new(),
+                    workspace_id: workspace,
+                    customer_id: customer.id,
+                    number: o.number.clone(),
+                    status: o.status.clone(),
+                    placed_at: o.placed_at,
+                    currency: o.currency.clone(),
+                    total_cents: o.total_cents,
+                    details: serde_json::Value::Object(o.details.clone()),
+                })
+                .await?;
+            orders += 1;
+        }
+    }
+    Ok((customers.len(), orders))
+}
+
+pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
+    let dir = demo_dir(args.demo_dir)?;
+    config.server.public_workspace = DEMO_WORKSPACE.to_string();
+    config.server.chat_title = "Nimbus Home Support".to_string();
+    if let Some(bind) = args.bind {
+        config.server.bind = bind;
+    }
+    let store = concierge_server::open_store(&config).await?;
+    let existing = store.workspace_by_slug(DEMO_WORKSPACE).await?.is_some();
+    let ws = store
+        .ensure_workspace(DEMO_WORKSPACE, "Nimbus Home (demo)", true)
+        .await?;
+    let (customers, orders) =
+        load_customers(store.as_ref(), ws.id, &dir.join("customers.json")).await?;
+    let index = concierge_server::open_index(&config, store.as_ref()).await?;
+    let report =
+        concierge_knowledge::ingest_dir(store.as_ref(), &index, ws.id, &dir.join("kb")).await?;
+    for e in &report.errors {
+        eprintln!("skipped {e}");
+    }
+    drop(index);
+    let key = if store.list_api_keys(ws.id).await?.is_empty() {
+        let (_, key) = concierge_server::create_api_key(store.as_ref(), ws.id, "demo")
+            .await
+            .map_err(|e| anyhow::anyhow!(e.detail))?;
+        Some(key)
+    } else {
+        None
+    };
+    println!(
+        "Nimbus Home demo workspace {}: {} articles ({} new, {} updated, {} unchanged, {} removed), {} chunks; {} customers, {} orders.",
+        if existing { "reused" } else { "created" },
+        report.added + report.updated + report.unchanged,
+        report.added,
+        report.updated,
+        report.unchanged,
+        report.deleted,
+        report.chunks,
+        customers,
+        orders
+    );
+    println!("Data directory: {}", config.storage.data_dir.display());
+    if args.no_serve {
+        return Ok(());
+    }
+    let app = concierge_server::Application::build_with_store(config, store).await?;
+    let base = format!("http://{}", app.local_addr()?);
+    println!();
+    println!("  Web chat        {base}/");
+    println!("  Widget example  {base}/widget-demo");
+    println!("  API docs        {base}/docs   (OpenAPI: {base}/openapi.json)");
+    println!("  Health          {base}/healthz  {base}/readyz  {base}/metrics");
+    println!("  Terminal chat   concierge chat --url {base}");
+    match key {
+        Some(k) => println!("  Admin API key   {k}   (shown once; list conversations with it)"),
+        None => println!(
+            "  Admin API key   created on the first run; make another with `concierge keys create --workspace {DEMO_WORKSPACE}`"
+        ),
+    }
+    println!();
+    println!(
+        "Try: \"How long do refunds take?\", \"My thermostat shows E4\", \"Can I change my shipping address?\""
+    );
+    println!("Press Ctrl-C to stop; history is kept for the next run.");
+    app.run_until_stopped().await
+}
