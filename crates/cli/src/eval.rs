@@ -199,7 +199,7 @@ pub async fn evidence_impl(args: &EvidenceArgs) -> anyhow::Result<serde_json::Va
     let chosen = best_threshold(&pos, &neg);
     let operating = args
         .threshold
-        .unwrap_or(concierge_config::DEFAULT_MIN_EVIDENCE);
+        .unwrap_or(concierge_config::DEFAULT_MIN_EVIDENCE as f32);
     let answered = pos.iter().filter(|s| **s >= operating).count() as f64 / pos.len().max(1) as f64;
     let false_answers =
         neg.iter().filter(|s| **s >= operating).count() as f64 / neg.len().max(1) as f64;

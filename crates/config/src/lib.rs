@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 pub const ENV_PREFIX: &str = "CONCIERGE__";
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
@@ -26,7 +26,7 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ServerConfig {
     /// Address to listen on; port 0 picks a free port.
     pub bind: String,
@@ -53,7 +53,7 @@ impl Default for ServerConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct StorageConfig {
     /// Holds the SQLite database and the search index.
     pub data_dir: PathBuf,
@@ -75,13 +75,13 @@ impl Default for StorageConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct KnowledgeConfig {
     /// Passages retrieved per question.
     pub top_k: usize,
     /// Below this evidence score (0–1) the AI says it does not know and offers a person.
     /// The default was chosen on data: see docs/evaluation.md.
-    pub min_evidence: f32,
+    pub min_evidence: f64,
     /// Most passages cited in one reply.
     pub max_citations: usize,
 }
@@ -97,10 +97,10 @@ impl Default for KnowledgeConfig {
 }
 
 /// Chosen by `concierge eval evidence` on the demo's answerable/unanswerable sets; see docs/evaluation.md.
-pub const DEFAULT_MIN_EVIDENCE: f32 = 0.28;
+pub const DEFAULT_MIN_EVIDENCE: f64 = 0.28;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct AgentConfig {
     /// Concurrent AI turns (different conversations; one conversation is answered in order).
     pub workers: usize,
@@ -125,7 +125,7 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct LogConfig {
     /// A tracing filter: `info`, `concierge_server=debug,info`...
     pub level: String,
@@ -210,13 +210,25 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut dyn FnMut(&str, &s
     }
 }
 
+fn describe_metadata(meta: &figment::Metadata, key: &str) -> String {
+    match &meta.source {
+        Some(figment::Source::File(path)) => format!("{} {}", meta.name, path.display()),
+        Some(figment::Source::Code(_)) => "built-in default".to_string(),
+        // Environment variables: name the exact variable.
+        _ if meta.name.contains("environment") => {
+            format!(
+                "environment variable {ENV_PREFIX}{}",
+                key.replace('.', "__").to_ascii_uppercase()
+            )
+        }
+        Some(other) => format!("{} {other}", meta.name),
+        None => meta.name.to_string(),
+    }
+}
+
 fn origin_of(figment: &Figment, key: &str) -> String {
     match figment.find_metadata(key) {
-        Some(meta) => match &meta.source {
-            Some(figment::Source::File(path)) => format!("{} {}", meta.name, path.display()),
-            Some(other) => format!("{} {other}", meta.name),
-            None => meta.name.to_string(),
-        },
+        Some(meta) => describe_metadata(meta, key),
         None => "built-in default".to_string(),
     }
 }
@@ -240,38 +252,95 @@ fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
 }
 
 /// Loads and validates the configuration.
+fn issues_of(fig: &Figment, err: figment::Error) -> Vec<ConfigIssue> {
+    err.into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() {
+                "(root)".to_string()
+            } else {
+                e.path.join(".")
+            };
+            let origin = match &e.metadata {
+                Some(meta) => describe_metadata(meta, &key),
+                None => origin_of(fig, &key),
+            };
+            ConfigIssue {
+                key,
+                message: e.kind.to_string(),
+                origin,
+            }
+        })
+        .collect()
+}
+
+/// Keys present in the sources that no setting reads (typos).
+fn unknown_keys(fig: &Figment) -> Vec<ConfigIssue> {
+    let mut known = std::collections::HashSet::new();
+    if let Ok(defaults) = serde_json::to_value(Config::default()) {
+        flatten("", &defaults, &mut |k, _| {
+            known.insert(k.to_string());
+        });
+    }
+    known.insert("storage.database_url".to_string());
+    let mut issues = Vec::new();
+    if let Ok(given) = fig.extract::<serde_json::Value>() {
+        flatten("", &given, &mut |k, _| {
+            if !known.contains(k) {
+                issues.push(ConfigIssue {
+                    key: k.to_string(),
+                    message: "unknown setting (check the spelling; see `concierge config check` for every key)".into(),
+                    origin: origin_of(fig, k),
+                });
+            }
+        });
+    }
+    issues
+}
+
+/// Loads and validates the configuration, reporting every problem at once.
 pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
     let fig = figment(file)?;
+    let mut issues = unknown_keys(&fig);
+    let unknown = issues.len();
+    // Each section on its own, so one bad value does not hide the next section's.
+    for section in ["server", "storage", "knowledge", "agent", "log"] {
+        let result = match section {
+            "server" => fig.extract_inner::<ServerConfig>(section).map(|_| ()),
+            "storage" => fig.extract_inner::<StorageConfig>(section).map(|_| ()),
+            "knowledge" => fig.extract_inner::<KnowledgeConfig>(section).map(|_| ()),
+            "agent" => fig.extract_inner::<AgentConfig>(section).map(|_| ()),
+            _ => fig.extract_inner::<LogConfig>(section).map(|_| ()),
+        };
+        if let Err(err) = result {
+            // Paths of a nested extraction come back relative (or with the section last);
+            // report them as full dotted keys.
+            for mut issue in issues_of(&fig, err) {
+                let rel: Vec<&str> = issue
+                    .key
+                    .split('.')
+                    .filter(|p| *p != section && *p != "(root)")
+                    .collect();
+                issue.key = std::iter::once(section)
+                    .chain(rel)
+                    .collect::<Vec<_>>()
+                    .join(".");
+                issue.origin = origin_of(&fig, &issue.key);
+                issues.push(issue);
+            }
+        }
+    }
+    let type_errors = issues.len() > unknown;
+    if type_errors {
+        return Err(ConfigError { issues });
+    }
     let config: Config = fig.extract().map_err(|err| ConfigError {
-        issues: err
-            .into_iter()
-            .map(|e| {
-                let key = if e.path.is_empty() {
-                    "(root)".to_string()
-                } else {
-                    e.path.join(".")
-                };
-                let origin = match &e.metadata {
-                    Some(meta) => match &meta.source {
-                        Some(figment::Source::File(p)) => format!("{} {}", meta.name, p.display()),
-                        Some(s) => format!("{} {s}", meta.name),
-                        None => meta.name.to_string(),
-                    },
-                    None => origin_of(&fig, &key),
-                };
-                ConfigIssue {
-                    key,
-                    message: e.kind.to_string(),
-                    origin,
-                }
-            })
-            .collect(),
+        issues: issues_of(&fig, err),
     })?;
     let loaded = Loaded {
         config,
         figment: fig,
     };
-    let issues = validate(&loaded);
+    issues.extend(validate(&loaded));
     if issues.is_empty() {
         Ok(loaded)
     } else {

@@ -83,7 +83,7 @@ pub fn agent_config(config: &Config) -> AgentConfig {
     AgentConfig {
         top_k: config.knowledge.top_k,
         answer: AnswerConfig {
-            min_evidence: config.knowledge.min_evidence,
+            min_evidence: config.knowledge.min_evidence as f32,
             max_citations: config.knowledge.max_citations,
         },
         max_attempts: config.agent.max_attempts,

@@ -1,0 +1,11 @@
+//! API tests: each test spawns the real application on a random port (SQLite in a temp dir,
+//! or PostgreSQL in a fresh schema when `CONCIERGE_TEST_DATABASE_URL` is set) and drives it
+//! over HTTP.
+
+mod helpers;
+
+mod access;
+mod conversations;
+mod errors;
+mod events;
+mod operations;
