@@ -1,1 +1,1 @@
-include!("../../build-support/pg_tests.rs");
+include!("../../build-support/test_cfg.rs");

@@ -1,0 +1,174 @@
+//! End to end in headless Chromium through chromedriver (W3C WebDriver over HTTP): a customer
+//! types a question from the knowledge base in the web chat, sees a cited answer stream in,
+//! presses "Talk to a person" and sees the status change.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    process: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let chromedriver = std::env::var("CONCIERGE_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chromium = std::env::var("CONCIERGE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let process = tokio::process::Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {chromedriver}: {e} (install Debian's chromium-driver)"));
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().expect("profile dir");
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                         "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         format!("--user-data-dir={}", profile.path().display())]
+            }
+        }}});
+        let res: Value = http.post(format!("{base}/session")).json(&caps).send().await.expect("session").json().await.expect("json");
+        let session = res["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {res}")).to_string();
+        Driver { http, base, session, process, _profile: profile }
+    }
+
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        let mut req = self.http.request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res: Value = req.send().await.expect("webdriver").json().await.expect("json");
+        res["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
+    }
+
+    async fn find_all(&self, css: &str) -> Vec<String> {
+        let v = self.cmd(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css}))).await;
+        v.as_array().map(|a| a.iter().filter_map(|e| e[ELEMENT_KEY].as_str().map(str::to_string)).collect()).unwrap_or_default()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(e) = self.find_all(css).await.into_iter().next() {
+                return e;
+            }
+            assert!(Instant::now() < deadline, "no element {css}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn text(&self, element: &str) -> String {
+        self.cmd(reqwest::Method::GET, &format!("/element/{element}/text"), None).await.as_str().unwrap_or("").to_string()
+    }
+
+    async fn attribute(&self, element: &str, name: &str) -> Option<String> {
+        self.cmd(reqwest::Method::GET, &format!("/element/{element}/attribute/{name}"), None).await.as_str().map(str::to_string)
+    }
+
+    async fn type_into(&self, element: &str, text: &str) {
+        self.cmd(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({ "text": text }))).await;
+    }
+
+    async fn click(&self, element: &str) {
+        self.cmd(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
+    }
+
+    /// Polls until `check` returns Some.
+    async fn wait_for<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn quit(mut self) {
+        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
+        let _ = self.process.kill().await;
+    }
+}
+
+#[tokio::test]
+#[cfg_attr(not(concierge_browser_tests), ignore = "set CONCIERGE_BROWSER_TESTS=1 (needs Debian's chromium and chromium-driver)")]
+async fn web_chat_answers_with_citations_and_hands_off_to_a_person() {
+    let app = TestApp::spawn().await;
+    let driver = Driver::start().await;
+    driver.goto(&app.url("/")).await;
+
+    let input = driver.find("#message-input").await;
+    driver.type_into(&input, "How do I reset my password?").await;
+    let send = driver.find("#send-button").await;
+    driver.click(&send).await;
+
+    let answer = driver
+        .wait_for("a cited AI answer", || async {
+            for m in driver.find_all(".message--ai").await {
+                let text = driver.text(&m).await;
+                if text.contains("Forgot password") {
+                    return Some(text);
+                }
+            }
+            None
+        })
+        .await;
+    assert!(answer.contains("Follow the link in the email within 30 minutes"), "{answer}");
+    let link = driver.find(".message--ai .citations a").await;
+    assert_eq!(driver.attribute(&link, "href").await.as_deref(), Some("https://help.example.test/reset-password"));
+    assert!(driver.text(&link).await.contains("Reset your password"));
+
+    let handoff = driver.find("#handoff-button").await;
+    driver.click(&handoff).await;
+    let status = driver.find("#status").await;
+    driver
+        .wait_for("status pending_human", || async {
+            (driver.attribute(&status, "data-status").await.as_deref() == Some("pending_human")).then_some(())
+        })
+        .await;
+    driver
+        .wait_for("the handoff notice", || async {
+            for m in driver.find_all(".message--system").await {
+                if driver.text(&m).await.contains("person") {
+                    return Some(());
+                }
+            }
+            None
+        })
+        .await;
+    driver.quit().await;
+}
