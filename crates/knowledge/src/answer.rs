@@ -42,8 +42,11 @@ pub const NO_QUESTION_TEXT: &str = "Hello! I'm the virtual assistant. Ask me abo
 const CLOSING: &str = "Did this answer your question?";
 const MAX_SENTENCES: usize = 3;
 const MAX_LIST_ITEMS: usize = 10;
+const MAX_BULLETS: usize = 4;
 /// A second source is cited only if it scores at least this fraction of the best one.
 const SECOND_SOURCE_RATIO: f32 = 0.6;
+/// ... and have at least this fraction of the best one's evidence.
+const SECOND_SOURCE_EVIDENCE: f32 = 0.9;
 
 /// IDF-weighted share of the query's content words found in the text.
 fn coverage(index: &KnowledgeIndex, terms: &[QueryTerm], text: &str) -> f32 {
@@ -72,6 +75,36 @@ pub fn evidence(index: &KnowledgeIndex, terms: &[QueryTerm], hit: &Hit) -> f32 {
     coverage(index, terms, &text)
 }
 
+/// The list items around `at`: every step of a numbered list; of a bullet list (or table), the
+/// items that match the question best, or its first few.
+fn list_items(all: &[Unit], scores: &[f32], at: usize) -> Vec<usize> {
+    let block = all[at].block;
+    let same = |i: usize| all[i].list_item && all[i].block == block;
+    let mut start = at;
+    while start > 0 && same(start - 1) {
+        start -= 1;
+    }
+    let mut end = at;
+    while end + 1 < all.len() && same(end + 1) {
+        end += 1;
+    }
+    let numbered = all[at].text.starts_with(|c: char| c.is_ascii_digit());
+    if numbered {
+        return (start..=end).take(MAX_LIST_ITEMS).collect();
+    }
+    // The items that match the question best (rows of a table all share its column words).
+    let top = (start..=end).map(|i| scores[i]).fold(0.0f32, f32::max);
+    let matching: Vec<usize> = (start..=end)
+        .filter(|&i| top > 0.0 && scores[i] >= top - 1e-6)
+        .take(MAX_BULLETS)
+        .collect();
+    if matching.is_empty() {
+        (start..=end).take(MAX_BULLETS).collect()
+    } else {
+        matching
+    }
+}
+
 /// Picks the units of one passage that answer the query, in passage order.
 fn select_units(index: &KnowledgeIndex, terms: &[QueryTerm], hit: &Hit) -> Vec<Unit> {
     let all = units(&hit.text);
@@ -82,7 +115,7 @@ fn select_units(index: &KnowledgeIndex, terms: &[QueryTerm], hit: &Hit) -> Vec<U
         .iter()
         .map(|u| coverage(index, terms, &u.text))
         .collect();
-    // The best unit; when only the title/headings match, the passage's lead.
+    // The best unit (the first of equals); when only the title/headings match, the passage's lead.
     let mut best = 0;
     for (i, s) in scores.iter().enumerate() {
         if *s > scores[best] {
@@ -90,42 +123,41 @@ fn select_units(index: &KnowledgeIndex, terms: &[QueryTerm], hit: &Hit) -> Vec<U
         }
     }
     let mut chosen: Vec<usize> = Vec::new();
-    let block = all[best].block;
-    let in_block = |i: usize| all[i].block == block;
-    if all[best].list_item || all[best].text.ends_with(':') {
-        // A procedure: keep its lead-in and its steps together.
-        let lead = (0..best)
-            .rev()
-            .take_while(|&i| in_block(i))
-            .find(|&i| !all[i].list_item);
-        if let Some(l) = lead.filter(|&l| all[l].text.ends_with(':')) {
-            chosen.push(l);
-        } else if !all[best].list_item {
-            chosen.push(best);
+    if all[best].list_item {
+        let items = list_items(&all, &scores, best);
+        // Keep the sentence that introduces the list ("To reset your password:").
+        if let Some(&first) = items.first() {
+            let run_start = (0..=first)
+                .rev()
+                .take_while(|&i| all[i].list_item)
+                .last()
+                .unwrap_or(first);
+            if run_start > 0
+                && !all[run_start - 1].list_item
+                && all[run_start - 1].text.ends_with(':')
+            {
+                chosen.push(run_start - 1);
+            }
         }
-        let first_item = (0..all.len()).find(|&i| in_block(i) && all[i].list_item);
-        let items =
-            (first_item.unwrap_or(best)..all.len()).filter(|&i| in_block(i) && all[i].list_item);
-        chosen.extend(items.take(MAX_LIST_ITEMS));
-        if chosen.iter().all(|&i| !all[i].list_item) {
-            // A lead-in ending with ':' whose list sits in the next block.
-            chosen.extend(
-                (best + 1..all.len())
-                    .take_while(|&i| all[i].list_item || all[i].block == block + 1)
-                    .filter(|&i| all[i].list_item)
-                    .take(MAX_LIST_ITEMS),
-            );
-        }
+        chosen.extend(items);
     } else {
         chosen.push(best);
-        // Up to two more sentences that also speak to the query, or that directly follow.
+        // Up to two more sentences that also speak to the query, or the one right after.
         for i in best + 1..all.len() {
             if chosen.len() >= MAX_SENTENCES || all[i].list_item {
                 break;
             }
-            if scores[i] > 0.0 || (i == best + 1 && in_block(i)) {
+            if scores[i] > 0.0 || (i == best + 1 && all[i].block == all[best].block) {
                 chosen.push(i);
             }
+        }
+        // A sentence that introduces a list ("Before reporting a missing package:") brings it.
+        if let Some(&last) = chosen.last()
+            && all[last].text.ends_with(':')
+            && last + 1 < all.len()
+            && all[last + 1].list_item
+        {
+            chosen.extend(list_items(&all, &scores, last + 1));
         }
     }
     chosen.sort_unstable();
@@ -195,12 +227,14 @@ pub fn compose_answer(
             break;
         }
         if !cited.is_empty() {
-            if hit.score < top.score * SECOND_SOURCE_RATIO
-                || cited.iter().any(|c| c.document_id == hit.document_id)
-            {
+            // A further source must be about as strong as the first and bring query words the
+            // earlier ones lacked; otherwise it only adds noise.
+            let strong = hit.score >= top.score * SECOND_SOURCE_RATIO
+                && evidence(index, terms, hit)
+                    >= cfg.min_evidence.max(top_evidence * SECOND_SOURCE_EVIDENCE);
+            if !strong || cited.iter().any(|c| c.document_id == hit.document_id) {
                 continue;
             }
-            // A further source must bring query words the earlier ones lacked.
             let new_terms = index
                 .matched_terms(hit, terms)
                 .into_iter()
@@ -278,6 +312,8 @@ mod tests {
                     mk("Returns", "Return window", "You can return most items within 30 days of delivery. Items must be unused. Our warehouse is in Ohio."),
                     mk("Reset your password", "Steps", "To reset your password:\n1. Open the sign-in page.\n2. Choose Forgot password.\n3. Follow the emailed link."),
                     mk("Shipping", "Speeds", "Standard shipping takes 3 to 5 business days. Express shipping takes 1 to 2 business days."),
+                    mk("Missing packages", "Delivered but not here", "UPS sometimes marks a package as delivered early. Before reporting a missing package:\n\n- Check around your door.\n- Ask your neighbours.\n- Wait until the end of the day."),
+                    mk("Reset buttons", "Devices", "- Device: Hub; Reset: hold 15 seconds\n- Device: Plug; Reset: hold 10 seconds\n- Device: Bulb; Reset: switch off and on 5 times"),
                 ],
                 &[],
             )
@@ -328,6 +364,29 @@ mod tests {
         assert_eq!(a.kind, AnswerKind::Grounded);
         assert!(
             a.text.starts_with("To reset your password:\n1. Open the sign-in page.\n2. Choose Forgot password.\n3. Follow the emailed link. [1]"),
+            "{}",
+            a.text
+        );
+    }
+
+    #[test]
+    fn a_sentence_introducing_a_list_brings_the_list() {
+        let (index, ws) = setup();
+        let terms = index.query_terms("my package says delivered but it is missing");
+        let hits = index.search(ws, &terms, 5).expect("search");
+        let a = compose_answer(&index, &terms, &hits, CFG);
+        assert!(a.text.contains("Before reporting a missing package:\n- Check around your door.\n- Ask your neighbours.\n- Wait until the end of the day. [1]"), "{}", a.text);
+    }
+
+    #[test]
+    fn bullet_tables_keep_only_the_matching_rows() {
+        let (index, ws) = setup();
+        let terms = index.query_terms("how do I reset the plug");
+        let hits = index.search(ws, &terms, 5).expect("search");
+        let a = compose_answer(&index, &terms, &hits, CFG);
+        assert!(
+            a.text
+                .starts_with("- Device: Plug; Reset: hold 10 seconds [1]"),
             "{}",
             a.text
         );

@@ -110,9 +110,20 @@ pub fn sentences(paragraph: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut i = 0;
+    // No split inside a quotation: `the message "Too many attempts. Try again later." appears`.
+    let mut in_quote = false;
     while i < chars.len() {
         let c = chars[i];
-        if matches!(c, '.' | '!' | '?') && i + 2 < chars.len() && chars[i + 1] == ' ' {
+        if matches!(c, '"' | '“' | '”') {
+            in_quote = match c {
+                '“' => true,
+                '”' => false,
+                _ => !in_quote,
+            };
+        }
+        let terminal = matches!(c, '.' | '!' | '?')
+            || (matches!(c, '"' | '”') && i > 0 && matches!(chars[i - 1], '.' | '!' | '?'));
+        if !in_quote && terminal && i + 2 < chars.len() && chars[i + 1] == ' ' {
             let next = chars[i + 2];
             let candidate: String = chars[start..=i].iter().collect();
             let last_word = candidate
@@ -165,6 +176,13 @@ mod tests {
                 "Use a card, e.g. Visa.",
                 "Then wait!",
                 "3 tries max."
+            ]
+        );
+        assert_eq!(
+            sentences("You see \"Too many attempts. Try again later.\" The lock ends."),
+            vec![
+                "You see \"Too many attempts. Try again later.\"",
+                "The lock ends."
             ]
         );
     }

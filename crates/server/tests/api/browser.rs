@@ -19,16 +19,24 @@ struct Driver {
 
 impl Driver {
     async fn start() -> Driver {
-        let chromedriver = std::env::var("CONCIERGE_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
-        let chromium = std::env::var("CONCIERGE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let chromedriver = std::env::var("CONCIERGE_CHROMEDRIVER")
+            .unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chromium =
+            std::env::var("CONCIERGE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
         let process = tokio::process::Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {chromedriver}: {e} (install Debian's chromium-driver)"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start {chromedriver}: {e} (install Debian's chromium-driver)")
+            });
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -51,9 +59,26 @@ impl Driver {
                          format!("--user-data-dir={}", profile.path().display())]
             }
         }}});
-        let res: Value = http.post(format!("{base}/session")).json(&caps).send().await.expect("session").json().await.expect("json");
-        let session = res["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {res}")).to_string();
-        Driver { http, base, session, process, _profile: profile }
+        let res: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .expect("session")
+            .json()
+            .await
+            .expect("json");
+        let session = res["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {res}"))
+            .to_string();
+        Driver {
+            http,
+            base,
+            session,
+            process,
+            _profile: profile,
+        }
     }
 
     async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -62,17 +87,36 @@ impl Driver {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res: Value = req.send().await.expect("webdriver").json().await.expect("json");
+        let res: Value = req
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("json");
         res["value"].clone()
     }
 
     async fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
     }
 
     async fn find_all(&self, css: &str) -> Vec<String> {
-        let v = self.cmd(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css}))).await;
-        v.as_array().map(|a| a.iter().filter_map(|e| e[ELEMENT_KEY].as_str().map(str::to_string)).collect()).unwrap_or_default()
+        let v = self
+            .cmd(
+                reqwest::Method::POST,
+                "/elements",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e[ELEMENT_KEY].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     async fn find(&self, css: &str) -> String {
@@ -87,19 +131,44 @@ impl Driver {
     }
 
     async fn text(&self, element: &str) -> String {
-        self.cmd(reqwest::Method::GET, &format!("/element/{element}/text"), None).await.as_str().unwrap_or("").to_string()
+        self.cmd(
+            reqwest::Method::GET,
+            &format!("/element/{element}/text"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or("")
+        .to_string()
     }
 
     async fn attribute(&self, element: &str, name: &str) -> Option<String> {
-        self.cmd(reqwest::Method::GET, &format!("/element/{element}/attribute/{name}"), None).await.as_str().map(str::to_string)
+        self.cmd(
+            reqwest::Method::GET,
+            &format!("/element/{element}/attribute/{name}"),
+            None,
+        )
+        .await
+        .as_str()
+        .map(str::to_string)
     }
 
     async fn type_into(&self, element: &str, text: &str) {
-        self.cmd(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({ "text": text }))).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
     }
 
     async fn click(&self, element: &str) {
-        self.cmd(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
     }
 
     /// Polls until `check` returns Some.
@@ -119,20 +188,29 @@ impl Driver {
     }
 
     async fn quit(mut self) {
-        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
+        let _ = self
+            .http
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send()
+            .await;
         let _ = self.process.kill().await;
     }
 }
 
 #[tokio::test]
-#[cfg_attr(not(concierge_browser_tests), ignore = "set CONCIERGE_BROWSER_TESTS=1 (needs Debian's chromium and chromium-driver)")]
+#[cfg_attr(
+    not(concierge_browser_tests),
+    ignore = "set CONCIERGE_BROWSER_TESTS=1 (needs Debian's chromium and chromium-driver)"
+)]
 async fn web_chat_answers_with_citations_and_hands_off_to_a_person() {
     let app = TestApp::spawn().await;
     let driver = Driver::start().await;
     driver.goto(&app.url("/")).await;
 
     let input = driver.find("#message-input").await;
-    driver.type_into(&input, "How do I reset my password?").await;
+    driver
+        .type_into(&input, "How do I reset my password?")
+        .await;
     let send = driver.find("#send-button").await;
     driver.click(&send).await;
 
@@ -147,9 +225,15 @@ async fn web_chat_answers_with_citations_and_hands_off_to_a_person() {
             None
         })
         .await;
-    assert!(answer.contains("Follow the link in the email within 30 minutes"), "{answer}");
+    assert!(
+        answer.contains("Follow the link in the email within 30 minutes"),
+        "{answer}"
+    );
     let link = driver.find(".message--ai .citations a").await;
-    assert_eq!(driver.attribute(&link, "href").await.as_deref(), Some("https://help.example.test/reset-password"));
+    assert_eq!(
+        driver.attribute(&link, "href").await.as_deref(),
+        Some("https://help.example.test/reset-password")
+    );
     assert!(driver.text(&link).await.contains("Reset your password"));
 
     let handoff = driver.find("#handoff-button").await;
@@ -157,7 +241,8 @@ async fn web_chat_answers_with_citations_and_hands_off_to_a_person() {
     let status = driver.find("#status").await;
     driver
         .wait_for("status pending_human", || async {
-            (driver.attribute(&status, "data-status").await.as_deref() == Some("pending_human")).then_some(())
+            (driver.attribute(&status, "data-status").await.as_deref() == Some("pending_human"))
+                .then_some(())
         })
         .await;
     driver
