@@ -279,32 +279,13 @@ pub fn compose_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
-    use concierge_core::{Chunk, Document, DocumentId, WorkspaceId};
+    use concierge_core::WorkspaceId;
 
     fn setup() -> (KnowledgeIndex, WorkspaceId) {
         let index = KnowledgeIndex::in_memory().expect("index");
         let ws = WorkspaceId::new();
         let mk = |title: &str, heading: &str, body: &str| {
-            let d = Document {
-                id: DocumentId::new(),
-                workspace_id: ws,
-                source: "t".into(),
-                external_id: title.into(),
-                title: title.into(),
-                url: Some(format!("https://help.example/{}", title.replace(' ', "-"))),
-                tags: vec![],
-                content_hash: "h".into(),
-                updated_at: Utc::now(),
-            };
-            let c = Chunk {
-                id: Chunk::id_for(d.id, 0),
-                document_id: d.id,
-                ordinal: 0,
-                heading_path: vec![heading.into()],
-                text: body.into(),
-            };
-            (d, vec![c])
+            crate::index::tests::test_doc(ws, title, heading, body)
         };
         index
             .apply(

@@ -335,18 +335,24 @@ impl KnowledgeIndex {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::Utc;
 
-    fn doc(ws: WorkspaceId, title: &str, body: &str) -> (Document, Vec<Chunk>) {
+    /// A one-chunk document for tests: `heading` may be empty, the url is derived from the title.
+    pub(crate) fn test_doc(
+        ws: WorkspaceId,
+        title: &str,
+        heading: &str,
+        body: &str,
+    ) -> (Document, Vec<Chunk>) {
         let d = Document {
             id: DocumentId::new(),
             workspace_id: ws,
             source: "test".into(),
             external_id: title.into(),
             title: title.into(),
-            url: None,
+            url: Some(format!("https://help.example/{}", title.replace(' ', "-"))),
             tags: vec![],
             content_hash: "h".into(),
             updated_at: Utc::now(),
@@ -355,10 +361,18 @@ mod tests {
             id: Chunk::id_for(d.id, 0),
             document_id: d.id,
             ordinal: 0,
-            heading_path: vec![],
+            heading_path: if heading.is_empty() {
+                vec![]
+            } else {
+                vec![heading.into()]
+            },
             text: body.into(),
         };
         (d, vec![c])
+    }
+
+    fn doc(ws: WorkspaceId, title: &str, body: &str) -> (Document, Vec<Chunk>) {
+        test_doc(ws, title, "", body)
     }
 
     #[test]

@@ -63,15 +63,7 @@ async fn weak_evidence_says_so_offers_a_person_and_records_why() {
     assert_eq!(reply["citations"], json!([]));
 
     // Staff see why in the event log.
-    let log: Value = app
-        .get(
-            &format!("/v1/conversations/{}/events", conv.id),
-            Some(&app.api_key),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+    let log = app.event_log(&conv.id, &app.api_key).await;
     let sent = log["items"]
         .as_array()
         .expect("items")
@@ -166,13 +158,7 @@ async fn talking_to_a_person_moves_to_pending_human_and_silences_the_ai() {
     let app = TestApp::spawn().await;
     let conv = app.create_conversation().await;
     let mut events = app.events(&conv.id, &conv.token, Some(0)).await;
-    let res = app
-        .http
-        .post(app.url(&format!("/v1/conversations/{}/handoff", conv.id)))
-        .bearer_auth(&conv.token)
-        .send()
-        .await
-        .expect("send");
+    let res = app.handoff(&conv, None).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["status"], "pending_human");
@@ -189,13 +175,8 @@ async fn talking_to_a_person_moves_to_pending_human_and_silences_the_ai() {
 
     // Asking again changes nothing.
     let again = app
-        .http
-        .post(app.url(&format!("/v1/conversations/{}/handoff", conv.id)))
-        .bearer_auth(&conv.token)
-        .json(&json!({"reason": "still waiting"}))
-        .send()
-        .await
-        .expect("send");
+        .handoff(&conv, Some(json!({"reason": "still waiting"})))
+        .await;
     assert_eq!(again.status(), 200);
 
     // The AI no longer answers; the log says so.
@@ -203,15 +184,7 @@ async fn talking_to_a_person_moves_to_pending_human_and_silences_the_ai() {
         .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let log: Value = app
-            .get(
-                &format!("/v1/conversations/{}/events", conv.id),
-                Some(&app.api_key),
-            )
-            .await
-            .json()
-            .await
-            .expect("json");
+        let log = app.event_log(&conv.id, &app.api_key).await;
         if log["items"]
             .as_array()
             .expect("items")
@@ -242,12 +215,7 @@ async fn listing_is_paginated_filtered_and_needs_a_workspace_key() {
     for _ in 0..5 {
         ids.push(app.create_conversation().await);
     }
-    app.http
-        .post(app.url(&format!("/v1/conversations/{}/handoff", ids[0].id)))
-        .bearer_auth(&ids[0].token)
-        .send()
-        .await
-        .expect("send");
+    app.handoff(&ids[0], None).await;
     let page1: Value = app
         .get("/v1/conversations?limit=3", Some(&app.api_key))
         .await
@@ -440,13 +408,7 @@ async fn postgres_end_to_end_answer_idempotency_and_handoff() {
         "{reply}"
     );
     assert_eq!(reply["citations"][0]["title"], "Reset your password");
-    let res = app
-        .http
-        .post(app.url(&format!("/v1/conversations/{}/handoff", conv.id)))
-        .bearer_auth(&conv.token)
-        .send()
-        .await
-        .expect("send");
+    let res = app.handoff(&conv, None).await;
     assert_eq!(res.status(), 200);
     let ready: Value = app.get("/readyz", None).await.json().await.expect("json");
     assert_eq!(ready["store"], "ok (postgres)");

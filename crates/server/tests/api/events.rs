@@ -15,15 +15,7 @@ async fn the_stream_resumes_after_last_event_id_without_loss_or_duplicates() {
     // While disconnected, more happens.
     app.post_message(&conv, "How long does express shipping take?", None)
         .await;
-    let log: Value = app
-        .get(
-            &format!("/v1/conversations/{}/events", conv.id),
-            Some(&conv.token),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+    let log = app.event_log(&conv.id, &conv.token).await;
     let seq_of_reply = log["items"]
         .as_array()
         .expect("items")
@@ -75,20 +67,9 @@ async fn customers_see_messages_and_status_while_staff_also_see_decisions() {
             .map(|e| e["type"].as_str().unwrap_or("").to_string())
             .collect()
     };
-    let path = format!("/v1/conversations/{}/events", conv.id);
-    let customer: Value = app
-        .get(&path, Some(&conv.token))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let customer = app.event_log(&conv.id, &conv.token).await;
     assert_eq!(types(&customer), vec!["message.created", "message.created"]);
-    let staff: Value = app
-        .get(&path, Some(&app.api_key))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let staff = app.event_log(&conv.id, &app.api_key).await;
     assert_eq!(
         types(&staff),
         vec![

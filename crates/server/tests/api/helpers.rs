@@ -143,6 +143,27 @@ impl TestApp {
         req.send().await.expect("send")
     }
 
+    /// "Talk to a person", with an optional JSON body.
+    pub async fn handoff(&self, conv: &Conv, body: Option<Value>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(self.url(&format!("/v1/conversations/{}/handoff", conv.id)))
+            .bearer_auth(&conv.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("send")
+    }
+
+    /// The conversation's event log (JSON) as `token` sees it.
+    pub async fn event_log(&self, conv_id: &str, token: &str) -> Value {
+        let res = self
+            .get(&format!("/v1/conversations/{conv_id}/events"), Some(token))
+            .await;
+        assert_eq!(res.status(), 200);
+        res.json().await.expect("json")
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
         let mut req = self.http.get(self.url(path));
         if let Some(t) = token {
