@@ -210,9 +210,14 @@ impl Service {
 
         let retrieval_started = Instant::now();
         let terms = self.index.query_terms(&message.text);
-        let hits = self
-            .index
-            .search(conversation.workspace_id, &terms, self.config.top_k)?;
+        // The customer reads public documents and those shared with them.
+        let principals = Principals::with([format!("customer:{}", conversation.customer_id)]);
+        let hits = self.index.search(
+            conversation.workspace_id,
+            &principals,
+            &terms,
+            self.config.top_k,
+        )?;
         let answer = compose_answer(&self.index, &terms, &hits, self.config.answer);
         let retrieval_ms = retrieval_started.elapsed().as_secs_f64() * 1000.0;
         metrics::histogram!("concierge_retrieval_seconds").record(retrieval_ms / 1000.0);

@@ -6,7 +6,6 @@ use anyhow::{Context, bail};
 use concierge_core::WorkspaceId;
 use concierge_knowledge::KnowledgeIndex;
 use concierge_knowledge::answer::evidence as passage_evidence;
-use concierge_knowledge::ingest::{make_chunks, read_dir};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -104,46 +103,33 @@ pub fn best_threshold(pos: &[f32], neg: &[f32]) -> f32 {
 }
 
 pub async fn evidence_impl(args: &EvidenceArgs) -> anyhow::Result<serde_json::Value> {
-    let (docs, errors) = read_dir(&args.kb)?;
-    if docs.is_empty() {
+    let source = concierge_knowledge::source::open_path(&args.kb)?;
+    let snapshot = source.snapshot().await?;
+    if snapshot.documents.is_empty() {
         bail!("{} has no documents", args.kb.display());
     }
-    for e in errors {
-        eprintln!("skipped {e}");
+    for (id, why) in &snapshot.failed {
+        eprintln!("skipped {id}: {why}");
     }
     let workspace = WorkspaceId::new();
     let index = KnowledgeIndex::in_memory()?;
-    let mut batch = Vec::new();
-    for (rel, parsed) in &docs {
-        let id = concierge_core::DocumentId::new();
-        let document = concierge_core::Document {
-            id,
-            workspace_id: workspace,
-            source: "eval".into(),
-            external_id: rel.clone(),
-            title: parsed.title.clone(),
-            url: parsed.url.clone(),
-            tags: parsed.tags.clone(),
-            content_hash: String::new(),
-            updated_at: chrono::Utc::now(),
-        };
-        batch.push((document, make_chunks(id, parsed)));
-    }
-    index.apply(&batch, &[])?;
+    let documents =
+        concierge_knowledge::ingest::index_snapshot(&index, workspace, &source.id(), &snapshot)?;
     let stem_of = |doc_id: &str| -> String {
-        batch
+        documents
             .iter()
-            .find(|(d, _)| d.id.to_string() == doc_id)
-            .and_then(|(d, _)| {
+            .find(|d| d.id.to_string() == doc_id)
+            .and_then(|d| {
                 Path::new(&d.external_id)
                     .file_stem()
                     .map(|s| s.to_string_lossy().to_string())
             })
             .unwrap_or_default()
     };
+    let principals = concierge_core::Principals::public();
     let score = |q: &str| -> anyhow::Result<(f32, Vec<String>)> {
         let terms = index.query_terms(q);
-        let hits = index.search(workspace, &terms, args.top_k)?;
+        let hits = index.search(workspace, &principals, &terms, args.top_k)?;
         let e = hits
             .first()
             .map_or(0.0, |h| passage_evidence(&index, &terms, h));
@@ -204,7 +190,7 @@ pub async fn evidence_impl(args: &EvidenceArgs) -> anyhow::Result<serde_json::Va
     let false_answers =
         neg.iter().filter(|s| **s >= operating).count() as f64 / neg.len().max(1) as f64;
     Ok(serde_json::json!({
-        "documents": docs.len(),
+        "documents": documents.len(),
         "answerable": pos.len(),
         "unanswerable": neg.len(),
         "auroc": auroc(&pos, &neg),

@@ -18,7 +18,46 @@ pub struct Document {
     pub tags: Vec<String>,
     /// Hex SHA-256 of the normalized content; a change triggers re-chunking and re-indexing.
     pub content_hash: String,
+    /// The source's own version of the document (page version, revision), when it has one.
+    pub source_version: Option<String>,
+    /// Principals allowed to read it (`public`, `user:<id>`, `group:<name>`); see [`PUBLIC`].
+    pub acl: Vec<String>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The principal every asker holds: documents readable by `public` are readable by anyone.
+pub const PUBLIC: &str = "public";
+
+/// Who is asking, for permission-aware retrieval: a document is visible when its access list
+/// shares at least one principal with the asker's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principals(Vec<String>);
+
+impl Principals {
+    /// Only public documents.
+    pub fn public() -> Self {
+        Self(vec![PUBLIC.to_string()])
+    }
+
+    /// `public` plus the given principals (deduplicated, empty ones dropped).
+    pub fn with(extra: impl IntoIterator<Item = String>) -> Self {
+        let mut all = vec![PUBLIC.to_string()];
+        for p in extra {
+            let p = p.trim().to_string();
+            if !p.is_empty() && !all.contains(&p) {
+                all.push(p);
+            }
+        }
+        Self(all)
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn can_read(&self, acl: &[String]) -> bool {
+        acl.iter().any(|a| self.0.contains(a))
+    }
 }
 
 /// A retrievable passage of a document.

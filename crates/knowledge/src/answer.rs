@@ -311,7 +311,9 @@ mod tests {
     fn answers_quote_cited_sentences_only() {
         let (index, ws) = setup();
         let terms = index.query_terms("How many days do I have to return an item?");
-        let hits = index.search(ws, &terms, 5).expect("search");
+        let hits = index
+            .search(ws, &concierge_core::Principals::public(), &terms, 5)
+            .expect("search");
         let a = compose_answer(&index, &terms, &hits, CFG);
         assert_eq!(a.kind, AnswerKind::Grounded, "{a:?}");
         assert_eq!(a.cited[0].title, "Returns");
@@ -340,7 +342,9 @@ mod tests {
     fn procedures_keep_their_steps() {
         let (index, ws) = setup();
         let terms = index.query_terms("i forgot my password, how to reset it");
-        let hits = index.search(ws, &terms, 5).expect("search");
+        let hits = index
+            .search(ws, &concierge_core::Principals::public(), &terms, 5)
+            .expect("search");
         let a = compose_answer(&index, &terms, &hits, CFG);
         assert_eq!(a.kind, AnswerKind::Grounded);
         assert!(
@@ -354,7 +358,9 @@ mod tests {
     fn a_sentence_introducing_a_list_brings_the_list() {
         let (index, ws) = setup();
         let terms = index.query_terms("my package says delivered but it is missing");
-        let hits = index.search(ws, &terms, 5).expect("search");
+        let hits = index
+            .search(ws, &concierge_core::Principals::public(), &terms, 5)
+            .expect("search");
         let a = compose_answer(&index, &terms, &hits, CFG);
         assert!(a.text.contains("Before reporting a missing package:\n- Check around your door.\n- Ask your neighbours.\n- Wait until the end of the day. [1]"), "{}", a.text);
     }
@@ -363,7 +369,9 @@ mod tests {
     fn bullet_tables_keep_only_the_matching_rows() {
         let (index, ws) = setup();
         let terms = index.query_terms("how do I reset the plug");
-        let hits = index.search(ws, &terms, 5).expect("search");
+        let hits = index
+            .search(ws, &concierge_core::Principals::public(), &terms, 5)
+            .expect("search");
         let a = compose_answer(&index, &terms, &hits, CFG);
         assert!(
             a.text
@@ -377,7 +385,9 @@ mod tests {
     fn weak_evidence_gives_no_answer_with_reason() {
         let (index, ws) = setup();
         let terms = index.query_terms("Do you sell robot vacuums in Ohio?");
-        let hits = index.search(ws, &terms, 5).expect("search");
+        let hits = index
+            .search(ws, &concierge_core::Principals::public(), &terms, 5)
+            .expect("search");
         let a = compose_answer(&index, &terms, &hits, CFG);
         assert_eq!(a.kind, AnswerKind::NoAnswer, "{a:?}");
         assert!(a.cited.is_empty());

@@ -3,7 +3,7 @@
 
 use crate::text::{is_stopword, words};
 use crate::{KnowledgeError, Result};
-use concierge_core::{Chunk, Document, DocumentId, WorkspaceId};
+use concierge_core::{Chunk, Document, DocumentId, Principals, WorkspaceId};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
@@ -27,6 +27,8 @@ struct Fields {
     chunk_id: Field,
     document_id: Field,
     workspace_id: Field,
+    /// One value per principal allowed to read the document.
+    acl: Field,
     title: Field,
     headings: Field,
     body: Field,
@@ -46,6 +48,7 @@ fn schema() -> (Schema, Fields) {
         chunk_id: b.add_text_field("chunk_id", STRING | STORED),
         document_id: b.add_text_field("document_id", STRING | STORED),
         workspace_id: b.add_text_field("workspace_id", STRING | STORED),
+        acl: b.add_text_field("acl", STRING),
         title: b.add_text_field("title", text.clone()),
         headings: b.add_text_field("headings", text.clone()),
         body: b.add_text_field("body", text),
@@ -178,10 +181,12 @@ impl KnowledgeIndex {
         out
     }
 
-    /// BM25 search within one workspace. Returns at most `k` hits, best first.
+    /// BM25 search within one workspace, over the documents `principals` may read (filtered
+    /// inside the index query). Returns at most `k` hits, best first.
     pub fn search(
         &self,
         workspace: WorkspaceId,
+        principals: &Principals,
         terms: &[QueryTerm],
         k: usize,
     ) -> Result<Vec<Hit>> {
@@ -207,8 +212,17 @@ impl KnowledgeIndex {
             Term::from_field_text(f.workspace_id, &workspace.to_string()),
             IndexRecordOption::Basic,
         );
+        let readable: Vec<(Occur, Box<dyn Query>)> = principals
+            .as_slice()
+            .iter()
+            .map(|p| {
+                let q = TermQuery::new(Term::from_field_text(f.acl, p), IndexRecordOption::Basic);
+                (Occur::Should, Box::new(q) as Box<dyn Query>)
+            })
+            .collect();
         let query = BooleanQuery::new(vec![
             (Occur::Must, Box::new(filter) as Box<dyn Query>),
+            (Occur::Must, Box::new(BooleanQuery::new(readable))),
             (Occur::Must, Box::new(BooleanQuery::new(should))),
         ]);
         let searcher = self.reader.searcher();
@@ -242,7 +256,7 @@ impl KnowledgeIndex {
 
     fn tantivy_doc(&self, document: &Document, chunk: &Chunk) -> TantivyDocument {
         let f = self.fields;
-        doc!(
+        let mut d = doc!(
             f.chunk_id => chunk.id.clone(),
             f.document_id => document.id.to_string(),
             f.workspace_id => document.workspace_id.to_string(),
@@ -250,7 +264,11 @@ impl KnowledgeIndex {
             f.headings => chunk.heading_path.join("\n"),
             f.body => chunk.text.clone(),
             f.url => document.url.clone().unwrap_or_default(),
-        )
+        );
+        for principal in &document.acl {
+            d.add_text(f.acl, principal);
+        }
+        d
     }
 
     fn write<F>(&self, apply: F) -> Result<()>
@@ -355,6 +373,8 @@ pub(crate) mod tests {
             url: Some(format!("https://help.example/{}", title.replace(' ', "-"))),
             tags: vec![],
             content_hash: "h".into(),
+            source_version: None,
+            acl: vec![concierge_core::PUBLIC.to_string()],
             updated_at: Utc::now(),
         };
         let c = Chunk {
@@ -404,11 +424,75 @@ pub(crate) mod tests {
             terms.iter().map(|t| t.stem.as_str()).collect::<Vec<_>>(),
             vec!["reset", "password"]
         );
-        let hits = index.search(a, &terms, 5).expect("search");
+        let hits = index
+            .search(a, &Principals::public(), &terms, 5)
+            .expect("search");
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].title, "Reset your password");
         assert_eq!(index.matched_terms(&hits[0], &terms).len(), 2);
         index.apply(&[], &[docs[0].0.id]).expect("delete");
-        assert!(index.search(a, &terms, 5).expect("search").is_empty());
+        assert!(
+            index
+                .search(a, &Principals::public(), &terms, 5)
+                .expect("search")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn documents_are_filtered_by_principals_inside_the_query() {
+        let index = KnowledgeIndex::in_memory().expect("index");
+        let ws = WorkspaceId::new();
+        let mut internal = test_doc(
+            ws,
+            "Refund override",
+            "",
+            "Agents may override the refund limit up to $500.",
+        );
+        internal.0.acl = vec!["group:support".into()];
+        let mut private = test_doc(
+            ws,
+            "Refund for Ada",
+            "",
+            "Ada's refund was approved on Monday.",
+        );
+        private.0.acl = vec!["user:ada".into()];
+        let public = test_doc(
+            ws,
+            "Refund policy",
+            "",
+            "Refunds take 5 to 7 business days.",
+        );
+        index
+            .apply(&[internal, private, public], &[])
+            .expect("apply");
+        let terms = index.query_terms("refund");
+        let titles = |p: &Principals| -> Vec<String> {
+            let mut t: Vec<String> = index
+                .search(ws, p, &terms, 10)
+                .expect("search")
+                .into_iter()
+                .map(|h| h.title)
+                .collect();
+            t.sort();
+            t
+        };
+        assert_eq!(titles(&Principals::public()), vec!["Refund policy"]);
+        assert_eq!(
+            titles(&Principals::with(["user:ada".to_string()])),
+            vec!["Refund for Ada", "Refund policy"]
+        );
+        assert_eq!(
+            titles(&Principals::with([
+                "group:support".to_string(),
+                "user:bob".to_string()
+            ])),
+            vec!["Refund override", "Refund policy"]
+        );
+        // The filter runs inside the query: asking for the top 1 still returns a readable one.
+        let top = index
+            .search(ws, &Principals::public(), &terms, 1)
+            .expect("search");
+        assert_eq!(top[0].title, "Refund policy");
     }
 }

@@ -1,15 +1,18 @@
-//! The directory source: reads Markdown, HTML and text files, chunks them, and syncs the store
-//! and the index incrementally (unchanged files are skipped, deleted files disappear).
+//! The sync engine: brings a workspace's copy of a source up to date, incrementally. Unchanged
+//! documents (same content hash) are skipped, changed ones re-chunked and re-indexed, deleted
+//! ones removed; a document that failed to load keeps its previous version. The store is
+//! written first and is the truth; the index follows (and is rebuilt from the store if a crash
+//! left them apart).
 
+use crate::Result;
 use crate::chunk::chunk_markdown;
 use crate::index::KnowledgeIndex;
-use crate::parse::{ParsedDocument, is_supported, parse_file};
-use crate::{KnowledgeError, Result};
+use crate::source::{DirectorySource, KnowledgeSource, SourceDocument};
 use chrono::Utc;
 use concierge_core::{Chunk, Document, DocumentId, Store, WorkspaceId};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestReport {
@@ -17,41 +20,24 @@ pub struct IngestReport {
     pub updated: usize,
     pub unchanged: usize,
     pub deleted: usize,
+    /// Chunks of the workspace after the sync.
     pub chunks: usize,
-    /// Files that could not be read or parsed; their previous version (if any) is kept.
+    /// Documents that could not be loaded (`id: reason`); their previous version is kept.
     pub errors: Vec<String>,
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|source| KnowledgeError::Io {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    for entry in entries {
-        let entry = entry.map_err(|source| KnowledgeError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let path = entry.path();
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            collect_files(&path, out)?;
-        } else if is_supported(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
+/// Progress callback: `(documents done, documents total)`.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Send + Sync);
 
-pub fn content_hash(doc: &ParsedDocument) -> String {
+/// Hex SHA-256 over everything that affects what is indexed or who may read it.
+pub fn content_hash(doc: &SourceDocument) -> String {
     let mut h = Sha256::new();
     for part in [
         doc.title.as_str(),
         doc.url.as_deref().unwrap_or(""),
         &doc.tags.join(","),
+        &doc.acl.join(","),
+        doc.version.as_deref().unwrap_or(""),
         &doc.markdown,
     ] {
         h.update(part.as_bytes());
@@ -60,36 +46,9 @@ pub fn content_hash(doc: &ParsedDocument) -> String {
     hex::encode(h.finalize())
 }
 
-/// Documents read from a directory (`(relative path, parsed document)`) and per-file errors.
-pub type DirContents = (Vec<(String, ParsedDocument)>, Vec<String>);
-
-/// Reads every supported file under `dir`.
-pub fn read_dir(dir: &Path) -> Result<DirContents> {
-    let mut files = Vec::new();
-    collect_files(dir, &mut files)?;
-    files.sort();
-    let mut docs = Vec::new();
-    let mut errors = Vec::new();
-    for path in files {
-        let rel = path
-            .strip_prefix(dir)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .replace('\\', "/");
-        match std::fs::read_to_string(&path) {
-            Ok(content) => match parse_file(&path, &content) {
-                Ok(doc) => docs.push((rel, doc)),
-                Err(message) => errors.push(format!("{rel}: {message}")),
-            },
-            Err(e) => errors.push(format!("{rel}: {e}")),
-        }
-    }
-    Ok((docs, errors))
-}
-
-/// Chunks a parsed document into store chunks.
-pub fn make_chunks(id: DocumentId, parsed: &ParsedDocument) -> Vec<Chunk> {
-    chunk_markdown(&parsed.markdown)
+/// Chunks a document's Markdown body into store chunks.
+pub fn make_chunks(id: DocumentId, markdown: &str) -> Vec<Chunk> {
+    chunk_markdown(markdown)
         .into_iter()
         .enumerate()
         .map(|(i, draft)| {
@@ -105,76 +64,129 @@ pub fn make_chunks(id: DocumentId, parsed: &ParsedDocument) -> Vec<Chunk> {
         .collect()
 }
 
-/// Syncs the documents under `dir` into the workspace: store first, then the index.
+/// Builds the stored document for a source document.
+pub fn to_document(
+    id: DocumentId,
+    workspace: WorkspaceId,
+    source: &str,
+    doc: &SourceDocument,
+) -> Document {
+    Document {
+        id,
+        workspace_id: workspace,
+        source: source.to_string(),
+        external_id: doc.external_id.clone(),
+        title: doc.title.clone(),
+        url: doc.url.clone(),
+        tags: doc.tags.clone(),
+        content_hash: content_hash(doc),
+        source_version: doc.version.clone(),
+        acl: doc.acl.clone(),
+        updated_at: doc.updated_at.unwrap_or_else(Utc::now),
+    }
+}
+
+/// Number of documents written to the index per commit during a sync.
+const INDEX_BATCH: usize = 64;
+
+/// Syncs `source` into the workspace.
+pub async fn sync_source(
+    store: &dyn Store,
+    index: &KnowledgeIndex,
+    workspace: WorkspaceId,
+    source: &dyn KnowledgeSource,
+    progress: Progress<'_>,
+) -> Result<IngestReport> {
+    let source_id = source.id();
+    let snapshot = source.snapshot().await?;
+    let failed: HashSet<&str> = snapshot.failed.iter().map(|(id, _)| id.as_str()).collect();
+    let existing: HashMap<String, Document> = store
+        .documents(workspace, &source_id)
+        .await?
+        .into_iter()
+        .map(|d| (d.external_id.clone(), d))
+        .collect();
+    let mut report = IngestReport {
+        errors: snapshot
+            .failed
+            .iter()
+            .map(|(id, why)| format!("{id}: {why}"))
+            .collect(),
+        ..IngestReport::default()
+    };
+    let total = snapshot.documents.len();
+    let mut seen = HashSet::new();
+    let mut batch = Vec::new();
+    for (done, doc) in snapshot.documents.iter().enumerate() {
+        seen.insert(doc.external_id.as_str());
+        let previous = existing.get(&doc.external_id);
+        let hash = content_hash(doc);
+        if previous.is_some_and(|p| p.content_hash == hash) {
+            report.unchanged += 1;
+        } else {
+            let id = previous.map_or_else(DocumentId::new, |p| p.id);
+            let document = to_document(id, workspace, &source_id, doc);
+            let chunks = make_chunks(id, &doc.markdown);
+            store.put_document(&document, &chunks).await?;
+            if previous.is_some() {
+                report.updated += 1;
+            } else {
+                report.added += 1;
+            }
+            batch.push((document, chunks));
+            if batch.len() >= INDEX_BATCH {
+                index.apply(&batch, &[])?;
+                batch.clear();
+            }
+        }
+        progress(done + 1, total);
+    }
+    index.apply(&batch, &[])?;
+    let mut deletes = Vec::new();
+    for (external_id, doc) in &existing {
+        if !seen.contains(external_id.as_str()) && !failed.contains(external_id.as_str()) {
+            store.delete_document(doc.id).await?;
+            deletes.push(doc.id);
+            report.deleted += 1;
+        }
+    }
+    index.apply(&[], &deletes)?;
+    report.chunks =
+        usize::try_from(store.knowledge_stats(Some(workspace)).await?.chunks).unwrap_or(usize::MAX);
+    Ok(report)
+}
+
+/// Indexes a snapshot straight into `index` without a store (evaluations, benchmarks); returns
+/// the documents in snapshot order.
+pub fn index_snapshot(
+    index: &KnowledgeIndex,
+    workspace: WorkspaceId,
+    source_id: &str,
+    snapshot: &crate::source::Snapshot,
+) -> Result<Vec<Document>> {
+    let mut documents = Vec::with_capacity(snapshot.documents.len());
+    let mut batch = Vec::new();
+    for doc in &snapshot.documents {
+        let id = DocumentId::new();
+        let document = to_document(id, workspace, source_id, doc);
+        batch.push((document.clone(), make_chunks(id, &doc.markdown)));
+        documents.push(document);
+        if batch.len() >= 1024 {
+            index.apply(&batch, &[])?;
+            batch.clear();
+        }
+    }
+    index.apply(&batch, &[])?;
+    Ok(documents)
+}
+
+/// Syncs a directory (see [`DirectorySource`]).
 pub async fn ingest_dir(
     store: &dyn Store,
     index: &KnowledgeIndex,
     workspace: WorkspaceId,
     dir: &Path,
 ) -> Result<IngestReport> {
-    let canonical = dir.canonicalize().map_err(|source| KnowledgeError::Io {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    let source = format!("dir:{}", canonical.display());
-    let (parsed, errors) = read_dir(&canonical)?;
-    let failed: Vec<String> = errors
-        .iter()
-        .filter_map(|e| e.split_once(": ").map(|(p, _)| p.to_string()))
-        .collect();
-    let existing: HashMap<String, Document> = store
-        .documents(workspace, &source)
-        .await?
-        .into_iter()
-        .map(|d| (d.external_id.clone(), d))
-        .collect();
-
-    let mut report = IngestReport {
-        errors,
-        ..IngestReport::default()
-    };
-    let mut upserts = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (rel, doc) in parsed {
-        seen.insert(rel.clone());
-        let hash = content_hash(&doc);
-        let previous = existing.get(&rel);
-        if previous.is_some_and(|p| p.content_hash == hash) {
-            report.unchanged += 1;
-            continue;
-        }
-        let id = previous.map_or_else(DocumentId::new, |p| p.id);
-        let document = Document {
-            id,
-            workspace_id: workspace,
-            source: source.clone(),
-            external_id: rel,
-            title: doc.title.clone(),
-            url: doc.url.clone(),
-            tags: doc.tags.clone(),
-            content_hash: hash,
-            updated_at: Utc::now(),
-        };
-        let chunks = make_chunks(id, &doc);
-        store.put_document(&document, &chunks).await?;
-        if previous.is_some() {
-            report.updated += 1
-        } else {
-            report.added += 1
-        }
-        upserts.push((document, chunks));
-    }
-    let mut deletes = Vec::new();
-    for (rel, doc) in &existing {
-        // A file that failed to parse this time keeps its previous version.
-        if !seen.contains(rel) && !failed.contains(rel) {
-            store.delete_document(doc.id).await?;
-            deletes.push(doc.id);
-            report.deleted += 1;
-        }
-    }
-    index.apply(&upserts, &deletes)?;
-    report.chunks =
-        usize::try_from(store.knowledge_stats(Some(workspace)).await?.chunks).unwrap_or(usize::MAX);
-    Ok(report)
+    let source = DirectorySource::new(dir)?;
+    sync_source(store, index, workspace, &source, &|_, _| {}).await
 }

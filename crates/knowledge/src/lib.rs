@@ -9,11 +9,13 @@ pub mod chunk;
 pub mod index;
 pub mod ingest;
 pub mod parse;
+pub mod source;
 pub mod text;
 
 pub use answer::{Answer, AnswerConfig, compose_answer};
 pub use index::{Hit, KnowledgeIndex};
-pub use ingest::{IngestReport, ingest_dir};
+pub use ingest::{IngestReport, ingest_dir, sync_source};
+pub use source::{DirectorySource, JsonlSource, KnowledgeSource, SourceDocument};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KnowledgeError {

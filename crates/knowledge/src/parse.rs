@@ -8,6 +8,8 @@ pub struct ParsedDocument {
     pub title: String,
     pub url: Option<String>,
     pub tags: Vec<String>,
+    /// Principals allowed to read it (front matter `acl`); empty means public.
+    pub acl: Vec<String>,
     pub markdown: String,
 }
 
@@ -41,7 +43,7 @@ pub fn parse_file(path: &Path, content: &str) -> Result<ParsedDocument, String> 
 }
 
 /// Markdown with optional front matter between `---` lines (`key: value`) or `+++` lines
-/// (`key = "value"`). Keys: `title`, `url`, `tags` (comma-separated or `[a, b]`).
+/// (`key = "value"`). Keys: `title`, `url`, `tags` and `acl` (comma-separated or `[a, b]`).
 pub fn parse_markdown(content: &str, fallback_title: &str) -> Result<ParsedDocument, String> {
     let content = content.trim_start_matches('\u{feff}');
     let (front, body) = split_front_matter(content)?;
@@ -49,6 +51,7 @@ pub fn parse_markdown(content: &str, fallback_title: &str) -> Result<ParsedDocum
         title: String::new(),
         url: None,
         tags: Vec::new(),
+        acl: Vec::new(),
         markdown: body.to_string(),
     };
     for (key, value) in front {
@@ -56,6 +59,7 @@ pub fn parse_markdown(content: &str, fallback_title: &str) -> Result<ParsedDocum
             "title" => doc.title = value,
             "url" => doc.url = Some(value).filter(|v| !v.is_empty()),
             "tags" => doc.tags = parse_tags(&value),
+            "acl" => doc.acl = parse_tags(&value),
             _ => {}
         }
     }
@@ -131,6 +135,9 @@ pub fn parse_html(content: &str, fallback_title: &str) -> Result<ParsedDocument,
         .or_else(|| tag_text(content, "h1"))
         .unwrap_or_else(|| humanize(fallback_title));
     let url = meta_content(content, "url");
+    let acl = meta_content(content, "acl")
+        .map(|t| parse_tags(&t))
+        .unwrap_or_default();
     let tags = meta_content(content, "tags")
         .map(|t| parse_tags(&t))
         .unwrap_or_default();
@@ -143,6 +150,7 @@ pub fn parse_html(content: &str, fallback_title: &str) -> Result<ParsedDocument,
         title,
         url,
         tags,
+        acl,
         markdown,
     })
 }
@@ -205,6 +213,7 @@ pub fn parse_text(content: &str, fallback_title: &str) -> ParsedDocument {
         title,
         url: None,
         tags: Vec::new(),
+        acl: Vec::new(),
         markdown: body,
     }
 }

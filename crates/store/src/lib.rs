@@ -49,15 +49,49 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_unique_violation())
 }
 
-fn migrator(sql: &'static str) -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        sqlx::SqlStr::from_static(sql),
-        false,
-    )])
+/// Migrations in order: `(version, description, sql)`.
+fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    (*description).into(),
+                    MigrationType::Simple,
+                    sqlx::SqlStr::from_static(sql),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
+
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "document acl",
+        include_str!("../migrations/sqlite/0002_document_acl.sql"),
+    ),
+];
+
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "document acl",
+        include_str!("../migrations/postgres/0002_document_acl.sql"),
+    ),
+];
 
 impl SqlStore {
     /// Opens (creating if needed) the SQLite database file in WAL mode and applies migrations.
@@ -79,7 +113,7 @@ impl SqlStore {
             .connect_with(options)
             .await
             .map_err(backend_err)?;
-        migrator(include_str!("../migrations/sqlite/0001_init.sql"))
+        migrator(SQLITE_MIGRATIONS)
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
@@ -105,7 +139,7 @@ impl SqlStore {
             .connect_with(options)
             .await
             .map_err(backend_err)?;
-        migrator(include_str!("../migrations/postgres/0001_init.sql"))
+        migrator(POSTGRES_MIGRATIONS)
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
@@ -636,7 +670,7 @@ impl Store for SqlStore {
 
     async fn documents(&self, workspace: WorkspaceId, source: &str) -> StoreResult<Vec<Document>> {
         let rows: Vec<DocumentRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, workspace_id, source, external_id, title, url, tags, content_hash, updated_at \
+            "SELECT id, workspace_id, source, external_id, title, url, tags, content_hash, updated_at, source_version, acl \
              FROM documents WHERE workspace_id = $1 AND source = $2 ORDER BY external_id")
             .bind(workspace.to_string()).bind(source).fetch_all(pool).await.map_err(backend_err))?;
         rows.into_iter().map(document_from_row).collect()
@@ -644,15 +678,18 @@ impl Store for SqlStore {
 
     async fn put_document(&self, doc: &Document, chunks: &[Chunk]) -> StoreResult<()> {
         let tags = to_json(&doc.tags)?;
+        let acl = to_json(&doc.acl)?;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(backend_err)?;
             sqlx::query(
-                "INSERT INTO documents (id, workspace_id, source, external_id, title, url, tags, content_hash, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                "INSERT INTO documents (id, workspace_id, source, external_id, title, url, tags, content_hash, updated_at, \
+                 source_version, acl) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                  ON CONFLICT (id) DO UPDATE SET title = excluded.title, url = excluded.url, tags = excluded.tags, \
-                 content_hash = excluded.content_hash, updated_at = excluded.updated_at")
+                 content_hash = excluded.content_hash, updated_at = excluded.updated_at, \
+                 source_version = excluded.source_version, acl = excluded.acl")
                 .bind(doc.id.to_string()).bind(doc.workspace_id.to_string()).bind(&doc.source).bind(&doc.external_id)
                 .bind(&doc.title).bind(&doc.url).bind(&tags).bind(&doc.content_hash).bind(micros(doc.updated_at))
+                .bind(&doc.source_version).bind(&acl)
                 .execute(&mut *tx).await.map_err(backend_err)?;
             sqlx::query("DELETE FROM chunks WHERE document_id = $1").bind(doc.id.to_string())
                 .execute(&mut *tx).await.map_err(backend_err)?;
@@ -680,7 +717,7 @@ impl Store for SqlStore {
     async fn all_chunks(&self) -> StoreResult<Vec<(Document, Chunk)>> {
         let rows: Vec<DocumentChunkRow> = on_pool!(self, pool => sqlx::query_as(
             "SELECT d.id, d.workspace_id, d.source, d.external_id, d.title, d.url, d.tags, d.content_hash, d.updated_at, \
-             c.id, c.ordinal, c.heading_path, c.text FROM chunks c JOIN documents d ON d.id = c.document_id \
+             d.source_version, d.acl, c.id, c.ordinal, c.heading_path, c.text FROM chunks c JOIN documents d ON d.id = c.document_id \
              ORDER BY d.id, c.ordinal")
             .fetch_all(pool).await.map_err(backend_err))?;
         rows.into_iter().map(document_chunk_from_row).collect()

@@ -49,6 +49,8 @@ pub(crate) type DocumentRow = (
     String,
     String,
     i64,
+    Option<String>,
+    String,
 );
 pub(crate) type DocumentChunkRow = (
     String,
@@ -60,6 +62,8 @@ pub(crate) type DocumentChunkRow = (
     String,
     String,
     i64,
+    Option<String>,
+    String,
     String,
     i64,
     String,
@@ -188,17 +192,19 @@ pub(crate) fn document_from_row(r: DocumentRow) -> StoreResult<Document> {
         tags: from_json("tags", &r.6)?,
         content_hash: r.7,
         updated_at: time(r.8)?,
+        source_version: r.9,
+        acl: from_json("acl", &r.10)?,
     })
 }
 
 pub(crate) fn document_chunk_from_row(r: DocumentChunkRow) -> StoreResult<(Document, Chunk)> {
-    let doc = document_from_row((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8))?;
+    let doc = document_from_row((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10))?;
     let chunk = Chunk {
-        id: r.9,
+        id: r.11,
         document_id: doc.id,
-        ordinal: u32::try_from(r.10).map_err(|e| corrupt("ordinal", e))?,
-        heading_path: from_json("heading path", &r.11)?,
-        text: r.12,
+        ordinal: u32::try_from(r.12).map_err(|e| corrupt("ordinal", e))?,
+        heading_path: from_json("heading path", &r.13)?,
+        text: r.14,
     };
     Ok((doc, chunk))
 }

@@ -514,6 +514,8 @@ async fn documents_replace_their_chunks(store: Arc<SqlStore>) {
         url: Some("https://x/a".into()),
         tags: vec!["t".into()],
         content_hash: "h1".into(),
+        source_version: Some("v1".into()),
+        acl: vec!["group:staff".into()],
         updated_at: Utc::now(),
     };
     let chunk = |n: u32, text: &str| Chunk {
@@ -539,6 +541,8 @@ async fn documents_replace_their_chunks(store: Arc<SqlStore>) {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].1.text, "three");
     assert_eq!(all[0].0.content_hash, "h2");
+    assert_eq!(all[0].0.acl, vec!["group:staff".to_string()]);
+    assert_eq!(all[0].0.source_version.as_deref(), Some("v1"));
     assert_eq!(
         store.documents(ws.id, "dir:/kb").await.expect("docs").len(),
         1

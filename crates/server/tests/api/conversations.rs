@@ -63,7 +63,9 @@ async fn weak_evidence_says_so_offers_a_person_and_records_why() {
     assert_eq!(reply["citations"], json!([]));
 
     // Staff see why in the event log.
-    let log = app.event_log(&conv.id, &app.api_key).await;
+    let log = app
+        .wait_for_log_event(&conv.id, &app.api_key, "reply.sent")
+        .await;
     let sent = log["items"]
         .as_array()
         .expect("items")
@@ -182,23 +184,8 @@ async fn talking_to_a_person_moves_to_pending_human_and_silences_the_ai() {
     // The AI no longer answers; the log says so.
     app.post_message(&conv, "How long do refunds take?", None)
         .await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let log = app.event_log(&conv.id, &app.api_key).await;
-        if log["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .any(|e| e["type"] == "ai.silenced")
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no ai.silenced event: {log}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    app.wait_for_log_event(&conv.id, &app.api_key, "ai.silenced")
+        .await;
     let authors: Vec<String> = app
         .messages(&conv)
         .await

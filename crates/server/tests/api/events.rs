@@ -67,9 +67,11 @@ async fn customers_see_messages_and_status_while_staff_also_see_decisions() {
             .map(|e| e["type"].as_str().unwrap_or("").to_string())
             .collect()
     };
+    let staff = app
+        .wait_for_log_event(&conv.id, &app.api_key, "reply.sent")
+        .await;
     let customer = app.event_log(&conv.id, &conv.token).await;
     assert_eq!(types(&customer), vec!["message.created", "message.created"]);
-    let staff = app.event_log(&conv.id, &app.api_key).await;
     assert_eq!(
         types(&staff),
         vec![

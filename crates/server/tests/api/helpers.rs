@@ -164,6 +164,26 @@ impl TestApp {
         res.json().await.expect("json")
     }
 
+    /// Polls the event log until an event of type `kind` appears (events after a streamed
+    /// message may still be in flight); returns the whole log.
+    pub async fn wait_for_log_event(&self, conv_id: &str, token: &str, kind: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.event_log(conv_id, token).await;
+            if log["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|e| e["type"] == kind))
+            {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {kind} event: {log}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
         let mut req = self.http.get(self.url(path));
         if let Some(t) = token {
