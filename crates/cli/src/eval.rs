@@ -264,3 +264,242 @@ mod tests {
         assert_eq!(auroc(&neg, &pos), 0.0);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// `concierge eval retrieval`
+
+#[derive(clap::Args)]
+pub struct RetrievalArgs {
+    /// Corpus JSONL: {"id", "title", "content", "url"?, "acl"?}.
+    #[arg(long)]
+    corpus: PathBuf,
+    /// Qrels JSONL: a query id (`query_id` or `task_id`), the query text (`query` or
+    /// `query_scenario`) and `relevant_doc_ids` (a JSON array, or a string holding a list).
+    #[arg(long)]
+    qrels: PathBuf,
+    /// Write the figures as JSON.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct Query {
+    pub id: String,
+    pub text: String,
+    pub relevant: Vec<String>,
+}
+
+fn string_field(v: &serde_json::Value, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| match &v[*n] {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(x) => Some(x.to_string()),
+        _ => None,
+    })
+}
+
+/// `relevant_doc_ids` as a JSON array, or as a string holding a list (`"['a', 'b']"`).
+fn id_list(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect(),
+        serde_json::Value::String(s) => {
+            if let Ok(serde_json::Value::Array(items)) =
+                serde_json::from_str::<serde_json::Value>(s)
+            {
+                return id_list(&serde_json::Value::Array(items));
+            }
+            s.trim_matches(|c| c == '[' || c == ']')
+                .split(',')
+                .map(|p| p.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
+                .filter(|p| !p.is_empty())
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+pub fn read_qrels(path: &Path) -> anyhow::Result<Vec<Query>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not JSON", path.display(), n + 1))?;
+        let id = string_field(&v, &["query_id", "task_id", "id"])
+            .unwrap_or_else(|| format!("line-{}", n + 1));
+        let text = string_field(&v, &["query", "query_scenario", "question", "text"])
+            .with_context(|| {
+                format!(
+                    "{}:{}: no `query` or `query_scenario`",
+                    path.display(),
+                    n + 1
+                )
+            })?;
+        let relevant = id_list(&v["relevant_doc_ids"]);
+        if relevant.is_empty() {
+            bail!("{}:{}: no `relevant_doc_ids`", path.display(), n + 1);
+        }
+        out.push(Query { id, text, relevant });
+    }
+    Ok(out)
+}
+
+/// Ranking metrics of one query, given the ranked document ids.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct QueryMetrics {
+    pub recall5: f64,
+    pub recall10: f64,
+    pub recall20: f64,
+    pub ndcg10: f64,
+    pub mrr: f64,
+}
+
+pub fn query_metrics(ranked: &[String], relevant: &[String]) -> QueryMetrics {
+    let rel = |d: &String| relevant.contains(d);
+    let recall = |k: usize| {
+        ranked.iter().take(k).filter(|d| rel(d)).count() as f64 / relevant.len().max(1) as f64
+    };
+    let dcg: f64 = ranked
+        .iter()
+        .take(10)
+        .enumerate()
+        .filter(|(_, d)| rel(d))
+        .map(|(i, _)| 1.0 / ((i + 2) as f64).log2())
+        .sum();
+    let idcg: f64 = (0..relevant.len().min(10))
+        .map(|i| 1.0 / ((i + 2) as f64).log2())
+        .sum();
+    let mrr = ranked
+        .iter()
+        .position(rel)
+        .map_or(0.0, |p| 1.0 / (p + 1) as f64);
+    QueryMetrics {
+        recall5: recall(5),
+        recall10: recall(10),
+        recall20: recall(20),
+        ndcg10: if idcg > 0.0 { dcg / idcg } else { 0.0 },
+        mrr,
+    }
+}
+
+/// How many chunks are retrieved before they are grouped into documents.
+const CHUNK_DEPTH: usize = 200;
+
+pub async fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
+    let source = concierge_knowledge::JsonlSource::new(&args.corpus)?;
+    let snapshot = concierge_knowledge::KnowledgeSource::snapshot(&source).await?;
+    for (id, why) in &snapshot.failed {
+        eprintln!("skipped {id}: {why}");
+    }
+    let queries = read_qrels(&args.qrels)?;
+    let workspace = WorkspaceId::new();
+    let index = KnowledgeIndex::in_memory()?;
+    let started = std::time::Instant::now();
+    let documents =
+        concierge_knowledge::ingest::index_snapshot(&index, workspace, "eval", &snapshot)?;
+    eprintln!(
+        "indexed {} documents ({} chunks) in {:.1}s; {} queries",
+        documents.len(),
+        index.num_chunks(),
+        started.elapsed().as_secs_f64(),
+        queries.len()
+    );
+    let by_id: std::collections::HashMap<String, String> = documents
+        .iter()
+        .map(|d| (d.id.to_string(), d.external_id.clone()))
+        .collect();
+    let principals = concierge_core::Principals::public();
+    let mut modes = serde_json::Map::new();
+    for mode in ["bm25"] {
+        let mut sums = QueryMetrics::default();
+        let mut latencies = Vec::with_capacity(queries.len());
+        let mut per_query = serde_json::Map::new();
+        for q in &queries {
+            let t = std::time::Instant::now();
+            let terms = index.query_terms(&q.text);
+            let hits = index.search(workspace, &principals, &terms, CHUNK_DEPTH)?;
+            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            // Documents ranked by their best chunk.
+            let mut ranked: Vec<String> = Vec::new();
+            for h in &hits {
+                if let Some(ext) = by_id.get(&h.document_id)
+                    && !ranked.contains(ext)
+                {
+                    ranked.push(ext.clone());
+                }
+            }
+            let m = query_metrics(&ranked, &q.relevant);
+            per_query.insert(q.id.clone(), serde_json::json!(m.ndcg10));
+            sums.recall5 += m.recall5;
+            sums.recall10 += m.recall10;
+            sums.recall20 += m.recall20;
+            sums.ndcg10 += m.ndcg10;
+            sums.mrr += m.mrr;
+        }
+        latencies.sort_by(|a, b| a.total_cmp(b));
+        let n = queries.len().max(1) as f64;
+        let figures = serde_json::json!({
+            "recall@5": sums.recall5 / n,
+            "recall@10": sums.recall10 / n,
+            "recall@20": sums.recall20 / n,
+            "ndcg@10": sums.ndcg10 / n,
+            "mrr": sums.mrr / n,
+            "latency_ms_p50": crate::bench::percentile(&latencies, 50.0),
+            "latency_ms_p99": crate::bench::percentile(&latencies, 99.0),
+            "per_query_ndcg@10": per_query,
+        });
+        println!(
+            "{mode:<14} recall@5={:.3} recall@10={:.3} recall@20={:.3} ndcg@10={:.3} mrr={:.3} latency_ms p50={:.2} p99={:.2}",
+            figures["recall@5"].as_f64().unwrap_or(f64::NAN),
+            figures["recall@10"].as_f64().unwrap_or(f64::NAN),
+            figures["recall@20"].as_f64().unwrap_or(f64::NAN),
+            figures["ndcg@10"].as_f64().unwrap_or(f64::NAN),
+            figures["mrr"].as_f64().unwrap_or(f64::NAN),
+            figures["latency_ms_p50"].as_f64().unwrap_or(f64::NAN),
+            figures["latency_ms_p99"].as_f64().unwrap_or(f64::NAN),
+        );
+        modes.insert(mode.to_string(), figures);
+    }
+    if let Some(path) = &args.report {
+        let report = serde_json::json!({ "modes": modes, "queries": queries.len(), "documents": documents.len() });
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod retrieval_tests {
+    use super::*;
+
+    #[test]
+    fn metrics_on_a_known_ranking() {
+        let ranked: Vec<String> = ["a", "x", "b", "y"].iter().map(|s| s.to_string()).collect();
+        let relevant: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let m = query_metrics(&ranked, &relevant);
+        assert!((m.recall5 - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(m.mrr, 1.0);
+        let dcg = 1.0 + 1.0 / 4f64.log2();
+        let idcg = 1.0 + 1.0 / 3f64.log2() + 1.0 / 4f64.log2();
+        assert!((m.ndcg10 - dcg / idcg).abs() < 1e-9);
+        assert_eq!(query_metrics(&[], &relevant), QueryMetrics::default());
+    }
+
+    #[test]
+    fn relevant_ids_as_array_or_python_list_string() {
+        assert_eq!(id_list(&serde_json::json!(["a", "b"])), vec!["a", "b"]);
+        assert_eq!(
+            id_list(&serde_json::json!("['doc_1', 'doc_2']")),
+            vec!["doc_1", "doc_2"]
+        );
+        assert_eq!(id_list(&serde_json::json!("[\"x\"]")), vec!["x"]);
+    }
+}

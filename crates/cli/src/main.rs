@@ -94,6 +94,8 @@ enum EvalCommand {
     /// Evidence threshold: how well the answer/no-answer decision separates answerable from
     /// unanswerable questions on a knowledge base.
     Evidence(eval::EvidenceArgs),
+    /// Retrieval quality on a JSONL corpus with qrels: recall@5/10/20, nDCG@10, MRR and latency per mode.
+    Retrieval(eval::RetrievalArgs),
 }
 
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -148,6 +150,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Eval {
             command: EvalCommand::Evidence(args),
         } => eval::evidence(args).await?,
+        Command::Eval {
+            command: EvalCommand::Retrieval(args),
+        } => eval::retrieval(args).await?,
         Command::Serve => {
             let config = load_config(cli.config.as_ref())?;
             init_logging(&config);
