@@ -187,4 +187,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every chunk of every document, for rebuilding the search index.
     async fn all_chunks(&self) -> StoreResult<Vec<(Document, Chunk)>>;
     async fn knowledge_stats(&self, workspace: Option<WorkspaceId>) -> StoreResult<KnowledgeStats>;
+
+    // --- embedding cache: vectors keyed by the embedding model and a hash of the embedded text
+    /// The cached vectors among `hashes` for `model` (missing ones are absent from the map).
+    async fn embeddings(
+        &self,
+        model: &str,
+        hashes: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<f32>>>;
+    async fn put_embeddings(&self, model: &str, vectors: &[(String, Vec<f32>)]) -> StoreResult<()>;
 }

@@ -230,28 +230,33 @@ impl KnowledgeIndex {
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let d: TantivyDocument = searcher.doc(address)?;
-            let get = |field: Field| {
-                d.get_first(field)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_string()
-            };
-            let headings = get(f.headings);
-            hits.push(Hit {
-                chunk_id: get(f.chunk_id),
-                document_id: get(f.document_id),
-                title: get(f.title),
-                url: Some(get(f.url)).filter(|u| !u.is_empty()),
-                heading_path: headings
-                    .split('\n')
-                    .filter(|h| !h.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-                text: get(f.body),
-                score,
-            });
+            hits.push(self.hit_from_doc(&d, score));
         }
         Ok(hits)
+    }
+
+    fn hit_from_doc(&self, d: &TantivyDocument, score: f32) -> Hit {
+        let f = self.fields;
+        let get = |field: Field| {
+            d.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let headings = get(f.headings);
+        Hit {
+            chunk_id: get(f.chunk_id),
+            document_id: get(f.document_id),
+            title: get(f.title),
+            url: Some(get(f.url)).filter(|u| !u.is_empty()),
+            heading_path: headings
+                .split('\n')
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .collect(),
+            text: get(f.body),
+            score,
+        }
     }
 
     fn tantivy_doc(&self, document: &Document, chunk: &Chunk) -> TantivyDocument {
@@ -330,6 +335,24 @@ impl KnowledgeIndex {
         tracing::info!(chunks = all.len(), "rebuilding search index from the store");
         self.rebuild(&all)?;
         Ok(true)
+    }
+
+    /// The stored chunks with these ids (any workspace; callers filter by what they searched).
+    pub fn chunks_by_id(&self, ids: &[String]) -> Result<HashMap<String, Hit>> {
+        let f = self.fields;
+        let searcher = self.reader.searcher();
+        let mut out = HashMap::with_capacity(ids.len());
+        for id in ids {
+            let q = TermQuery::new(
+                Term::from_field_text(f.chunk_id, id),
+                IndexRecordOption::Basic,
+            );
+            for (_, address) in searcher.search(&q, &TopDocs::with_limit(1).order_by_score())? {
+                let d: TantivyDocument = searcher.doc(address)?;
+                out.insert(id.clone(), self.hit_from_doc(&d, 0.0));
+            }
+        }
+        Ok(out)
     }
 
     /// For each hit, the set of query stems it contains (title, headings and text).

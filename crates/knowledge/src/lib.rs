@@ -6,9 +6,13 @@
 
 pub mod answer;
 pub mod chunk;
+pub mod dense;
+pub mod embed;
 pub mod index;
 pub mod ingest;
 pub mod parse;
+pub mod pipeline;
+pub mod rerank;
 pub mod source;
 pub mod text;
 
@@ -32,6 +36,8 @@ pub enum KnowledgeError {
     },
     #[error(transparent)]
     Store(#[from] concierge_core::StoreError),
+    #[error("embedding failed: {0}")]
+    Embedding(String),
 }
 
 pub type Result<T> = std::result::Result<T, KnowledgeError>;

@@ -67,30 +67,18 @@ fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
     )
 }
 
+#[rustfmt::skip]
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "init",
-        include_str!("../migrations/sqlite/0001_init.sql"),
-    ),
-    (
-        2,
-        "document acl",
-        include_str!("../migrations/sqlite/0002_document_acl.sql"),
-    ),
+    (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, "document acl", include_str!("../migrations/sqlite/0002_document_acl.sql")),
+    (3, "embeddings", include_str!("../migrations/sqlite/0003_embeddings.sql")),
 ];
 
+#[rustfmt::skip]
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "init",
-        include_str!("../migrations/postgres/0001_init.sql"),
-    ),
-    (
-        2,
-        "document acl",
-        include_str!("../migrations/postgres/0002_document_acl.sql"),
-    ),
+    (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
+    (2, "document acl", include_str!("../migrations/postgres/0002_document_acl.sql")),
+    (3, "embeddings", include_str!("../migrations/postgres/0003_embeddings.sql")),
 ];
 
 impl SqlStore {
@@ -734,6 +722,50 @@ impl Store for SqlStore {
             documents: u64::try_from(documents).unwrap_or(0),
             chunks: u64::try_from(chunks).unwrap_or(0),
         })
+    }
+
+    async fn embeddings(
+        &self,
+        model: &str,
+        hashes: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<f32>>> {
+        let mut out = std::collections::HashMap::with_capacity(hashes.len());
+        // Bounded batches keep the statement under both backends' parameter limits.
+        for batch in hashes.chunks(500) {
+            let placeholders: Vec<String> =
+                (0..batch.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT content_hash, vector FROM embeddings WHERE model = $1 AND content_hash IN ({})",
+                placeholders.join(", ")
+            );
+            let rows: Vec<(String, Vec<u8>)> = on_pool!(self, pool => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(model);
+                for h in batch {
+                    q = q.bind(h);
+                }
+                q.fetch_all(pool).await.map_err(backend_err)
+            })?;
+            for (hash, bytes) in rows {
+                out.insert(hash, decode_vector(&bytes)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_embeddings(&self, model: &str, vectors: &[(String, Vec<f32>)]) -> StoreResult<()> {
+        for batch in vectors.chunks(200) {
+            on_pool!(self, pool => {
+                let mut tx = pool.begin().await.map_err(backend_err)?;
+                for (hash, v) in batch {
+                    sqlx::query("INSERT INTO embeddings (model, content_hash, dims, vector) VALUES ($1, $2, $3, $4) \
+                                 ON CONFLICT (model, content_hash) DO NOTHING")
+                        .bind(model).bind(hash).bind(i64::try_from(v.len()).unwrap_or(0)).bind(encode_vector(v))
+                        .execute(&mut *tx).await.map_err(backend_err)?;
+                }
+                tx.commit().await.map_err(backend_err)
+            })?;
+        }
+        Ok(())
     }
 }
 

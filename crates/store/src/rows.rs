@@ -208,3 +208,17 @@ pub(crate) fn document_chunk_from_row(r: DocumentChunkRow) -> StoreResult<(Docum
     };
     Ok((doc, chunk))
 }
+
+pub(crate) fn encode_vector(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub(crate) fn decode_vector(bytes: &[u8]) -> StoreResult<Vec<f32>> {
+    if !bytes.len().is_multiple_of(4) {
+        return Err(corrupt("vector", "length is not a multiple of 4"));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}

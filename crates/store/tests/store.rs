@@ -72,6 +72,7 @@ suite!(
     signing_secret_is_stable,
     api_keys_round_trip,
     orders_belong_to_their_customer,
+    embeddings_are_cached_per_model,
 );
 
 async fn workspace(store: &SqlStore) -> Workspace {
@@ -628,3 +629,44 @@ async fn orders_belong_to_their_customer(store: Arc<SqlStore>) {
 }
 
 use chrono::DateTime;
+
+async fn embeddings_are_cached_per_model(store: Arc<SqlStore>) {
+    let v1 = vec![0.25f32, -1.5, 3.0];
+    store
+        .put_embeddings(
+            "m1",
+            &[
+                ("h1".into(), v1.clone()),
+                ("h2".into(), vec![1.0, 2.0, 3.0]),
+            ],
+        )
+        .await
+        .expect("put");
+    // A second write of the same key is ignored (vectors are immutable per model and text).
+    store
+        .put_embeddings("m1", &[("h1".into(), vec![9.0, 9.0, 9.0])])
+        .await
+        .expect("put again");
+    let got = store
+        .embeddings("m1", &["h1".into(), "h3".into()])
+        .await
+        .expect("get");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got["h1"], v1);
+    assert!(
+        store
+            .embeddings("m2", &["h1".into()])
+            .await
+            .expect("get")
+            .is_empty(),
+        "another model misses"
+    );
+    let many: Vec<String> = (0..1200).map(|i| format!("x{i}")).collect();
+    assert!(
+        store
+            .embeddings("m1", &many)
+            .await
+            .expect("batched")
+            .is_empty()
+    );
+}
