@@ -113,8 +113,14 @@ pub async fn evidence_impl(args: &EvidenceArgs) -> anyhow::Result<serde_json::Va
     }
     let workspace = WorkspaceId::new();
     let index = KnowledgeIndex::in_memory()?;
-    let documents =
-        concierge_knowledge::ingest::index_snapshot(&index, workspace, &source.id(), &snapshot)?;
+    let documents = concierge_knowledge::ingest::index_snapshot(
+        &index,
+        None,
+        workspace,
+        &source.id(),
+        &snapshot,
+    )
+    .await?;
     let stem_of = |doc_id: &str| -> String {
         documents
             .iter()
@@ -404,7 +410,8 @@ pub async fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
     let index = KnowledgeIndex::in_memory()?;
     let started = std::time::Instant::now();
     let documents =
-        concierge_knowledge::ingest::index_snapshot(&index, workspace, "eval", &snapshot)?;
+        concierge_knowledge::ingest::index_snapshot(&index, None, workspace, "eval", &snapshot)
+            .await?;
     eprintln!(
         "indexed {} documents ({} chunks) in {:.1}s; {} queries",
         documents.len(),

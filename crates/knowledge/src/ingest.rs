@@ -4,10 +4,12 @@
 //! written first and is the truth; the index follows (and is rebuilt from the store if a crash
 //! left them apart).
 
-use crate::Result;
 use crate::chunk::chunk_markdown;
+use crate::dense::{DenseIndex, DenseItem};
+use crate::embed::{Embedder, chunk_text_for_embedding, text_hash};
 use crate::index::KnowledgeIndex;
 use crate::source::{DirectorySource, KnowledgeSource, SourceDocument};
+use crate::{KnowledgeError, Result};
 use chrono::Utc;
 use concierge_core::{Chunk, Document, DocumentId, Store, WorkspaceId};
 use sha2::{Digest, Sha256};
@@ -88,11 +90,101 @@ pub fn to_document(
 
 /// Number of documents written to the index per commit during a sync.
 const INDEX_BATCH: usize = 64;
+/// Texts per embedding call.
+const EMBED_BATCH: usize = 32;
+
+/// The dense side of the index: the embedder and the vectors it fills.
+#[derive(Clone, Copy)]
+pub struct Vectors<'a> {
+    pub embedder: &'a dyn Embedder,
+    pub dense: &'a DenseIndex,
+}
+
+/// Embeds `batch`'s chunks (with a store, cached vectors by text hash are reused and new ones
+/// cached) and replaces the documents' vectors in the dense index.
+pub async fn embed_chunks(
+    store: Option<&dyn Store>,
+    vectors: Vectors<'_>,
+    batch: &[(Document, Vec<Chunk>)],
+) -> Result<()> {
+    let mut items = Vec::new();
+    let mut texts = Vec::new();
+    for (doc, chunks) in batch {
+        for chunk in chunks {
+            let text = chunk_text_for_embedding(&doc.title, &chunk.heading_path, &chunk.text);
+            items.push((doc, chunk, text_hash(&text)));
+            texts.push(text);
+        }
+    }
+    let model = vectors.embedder.model_id().to_string();
+    let hashes: Vec<String> = items.iter().map(|(_, _, h)| h.clone()).collect();
+    let mut cached = match store {
+        Some(store) => store.embeddings(&model, &hashes).await?,
+        None => std::collections::HashMap::new(),
+    };
+    let missing: Vec<usize> = (0..items.len())
+        .filter(|i| !cached.contains_key(&items[*i].2))
+        .collect();
+    for group in missing.chunks(EMBED_BATCH) {
+        let inputs: Vec<String> = group.iter().map(|i| texts[*i].clone()).collect();
+        let embedded = vectors
+            .embedder
+            .embed(&inputs)
+            .await
+            .map_err(|e| KnowledgeError::Embedding(e.0))?;
+        let fresh: Vec<(String, Vec<f32>)> = group
+            .iter()
+            .map(|i| items[*i].2.clone())
+            .zip(embedded)
+            .collect();
+        if let Some(store) = store {
+            store.put_embeddings(&model, &fresh).await?;
+        }
+        cached.extend(fresh);
+    }
+    // An updated document may have fewer chunks than before: drop its old vectors first.
+    let documents: Vec<DocumentId> = batch.iter().map(|(d, _)| d.id).collect();
+    vectors.dense.remove_documents(&documents);
+    vectors.dense.upsert(
+        items
+            .into_iter()
+            .filter_map(|(doc, chunk, hash)| {
+                cached.get(&hash).map(|v| DenseItem {
+                    chunk_id: chunk.id.clone(),
+                    document_id: doc.id,
+                    workspace: doc.workspace_id,
+                    acl: doc.acl.clone(),
+                    vector: v.clone(),
+                })
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+/// Fills the dense index from the store: every chunk's vector from the cache, embedding those
+/// the current model has not seen (first start, or a model change).
+pub async fn load_dense(store: &dyn Store, vectors: Vectors<'_>) -> Result<()> {
+    let all = store.all_chunks().await?;
+    vectors.dense.clear();
+    let mut by_doc: Vec<(Document, Vec<Chunk>)> = Vec::new();
+    for (doc, chunk) in all {
+        match by_doc.last_mut() {
+            Some((d, chunks)) if d.id == doc.id => chunks.push(chunk),
+            _ => by_doc.push((doc, vec![chunk])),
+        }
+    }
+    for group in by_doc.chunks(INDEX_BATCH) {
+        embed_chunks(Some(store), vectors, group).await?;
+    }
+    Ok(())
+}
 
 /// Syncs `source` into the workspace.
 pub async fn sync_source(
     store: &dyn Store,
     index: &KnowledgeIndex,
+    vectors: Option<Vectors<'_>>,
     workspace: WorkspaceId,
     source: &dyn KnowledgeSource,
     progress: Progress<'_>,
@@ -136,12 +228,18 @@ pub async fn sync_source(
             batch.push((document, chunks));
             if batch.len() >= INDEX_BATCH {
                 index.apply(&batch, &[])?;
+                if let Some(v) = vectors {
+                    embed_chunks(Some(store), v, &batch).await?;
+                }
                 batch.clear();
             }
         }
         progress(done + 1, total);
     }
     index.apply(&batch, &[])?;
+    if let Some(v) = vectors {
+        embed_chunks(Some(store), v, &batch).await?;
+    }
     let mut deletes = Vec::new();
     for (external_id, doc) in &existing {
         if !seen.contains(external_id.as_str()) && !failed.contains(external_id.as_str()) {
@@ -151,6 +249,9 @@ pub async fn sync_source(
         }
     }
     index.apply(&[], &deletes)?;
+    if let Some(v) = vectors {
+        v.dense.remove_documents(&deletes);
+    }
     report.chunks =
         usize::try_from(store.knowledge_stats(Some(workspace)).await?.chunks).unwrap_or(usize::MAX);
     Ok(report)
@@ -158,8 +259,9 @@ pub async fn sync_source(
 
 /// Indexes a snapshot straight into `index` without a store (evaluations, benchmarks); returns
 /// the documents in snapshot order.
-pub fn index_snapshot(
+pub async fn index_snapshot(
     index: &KnowledgeIndex,
+    vectors: Option<Vectors<'_>>,
     workspace: WorkspaceId,
     source_id: &str,
     snapshot: &crate::source::Snapshot,
@@ -171,12 +273,18 @@ pub fn index_snapshot(
         let document = to_document(id, workspace, source_id, doc);
         batch.push((document.clone(), make_chunks(id, &doc.markdown)));
         documents.push(document);
-        if batch.len() >= 1024 {
+        if batch.len() >= 256 {
             index.apply(&batch, &[])?;
+            if let Some(v) = vectors {
+                embed_chunks(None, v, &batch).await?;
+            }
             batch.clear();
         }
     }
     index.apply(&batch, &[])?;
+    if let Some(v) = vectors {
+        embed_chunks(None, v, &batch).await?;
+    }
     Ok(documents)
 }
 
@@ -188,5 +296,5 @@ pub async fn ingest_dir(
     dir: &Path,
 ) -> Result<IngestReport> {
     let source = DirectorySource::new(dir)?;
-    sync_source(store, index, workspace, &source, &|_, _| {}).await
+    sync_source(store, index, None, workspace, &source, &|_, _| {}).await
 }

@@ -62,7 +62,7 @@ async fn directory_sync_is_incremental_and_keeps_documents_that_fail_to_parse() 
     .expect("write");
     let source = DirectorySource::new(&kb).expect("source");
     let calls = Mutex::new(Vec::new());
-    let first = sync_source(&store, &index, ws.id, &source, &|done, total| {
+    let first = sync_source(&store, &index, None, ws.id, &source, &|done, total| {
         calls.lock().expect("lock").push((done, total))
     })
     .await
@@ -85,7 +85,7 @@ async fn directory_sync_is_incremental_and_keeps_documents_that_fail_to_parse() 
     .expect("write");
     std::fs::remove_file(kb.join("b.md")).expect("rm");
     std::fs::write(kb.join("c.txt"), [0xff, 0xfe, 0x00]).expect("write");
-    let second = sync_source(&store, &index, ws.id, &source, &|_, _| {})
+    let second = sync_source(&store, &index, None, ws.id, &source, &|_, _| {})
         .await
         .expect("sync");
     assert_eq!(
@@ -109,7 +109,7 @@ async fn directory_sync_is_incremental_and_keeps_documents_that_fail_to_parse() 
         vec!["Alpha guide"]
     );
 
-    let third = sync_source(&store, &index, ws.id, &source, &|_, _| {})
+    let third = sync_source(&store, &index, None, ws.id, &source, &|_, _| {})
         .await
         .expect("sync");
     assert_eq!((third.added, third.updated, third.unchanged), (0, 0, 1));
@@ -139,7 +139,7 @@ async fn jsonl_corpora_carry_access_lists_into_the_index() {
     .expect("write");
     let source = JsonlSource::new(&path).expect("source");
     assert!(source.id().starts_with("jsonl:"));
-    let report = sync_source(&store, &index, ws.id, &source, &|_, _| {})
+    let report = sync_source(&store, &index, None, ws.id, &source, &|_, _| {})
         .await
         .expect("sync");
     assert_eq!(report.added, 3);
@@ -166,4 +166,166 @@ async fn jsonl_corpora_carry_access_lists_into_the_index() {
     let seven = docs.iter().find(|d| d.external_id == "7").expect("doc 7");
     assert_eq!(seven.source_version.as_deref(), Some("3"));
     assert_eq!(seven.url.as_deref(), Some("https://x/7"));
+}
+
+/// A test double for the embedding model: words hashed into 64 buckets, normalized. Similar word
+/// sets give similar vectors, which is all these tests need.
+struct BagOfWords {
+    calls: std::sync::atomic::AtomicUsize,
+    texts: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl concierge_knowledge::embed::Embedder for BagOfWords {
+    fn model_id(&self) -> &str {
+        "test-bag-of-words"
+    }
+    fn dims(&self) -> usize {
+        64
+    }
+    async fn embed(
+        &self,
+        texts: &[String],
+    ) -> Result<Vec<Vec<f32>>, concierge_knowledge::embed::EmbedError> {
+        use std::sync::atomic::Ordering;
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.texts.fetch_add(texts.len(), Ordering::SeqCst);
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let mut v = vec![0f32; 64];
+                for w in t
+                    .to_lowercase()
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| w.len() > 2)
+                {
+                    let h = w
+                        .bytes()
+                        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+                    v[(h % 64) as usize] += 1.0;
+                }
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+                v.iter().map(|x| x / n).collect()
+            })
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn vectors_follow_the_sync_and_come_from_the_cache_after_a_restart() {
+    use concierge_knowledge::dense::DenseIndex;
+    use concierge_knowledge::ingest::{Vectors, load_dense};
+    use concierge_knowledge::pipeline::{Mode, Pipeline, PipelineConfig};
+    use std::sync::atomic::Ordering;
+    let (dir, store, index, ws) = setup().await;
+    let kb = dir.path().join("kb");
+    std::fs::create_dir_all(&kb).expect("mkdir");
+    std::fs::write(kb.join("a.md"), "---\ntitle: Thermostat wiring\n---\n## C wire\nThe thermostat needs a common wire for power.\n\n## Batteries\nNo batteries are needed.\n").expect("write");
+    std::fs::write(kb.join("b.md"), "---\ntitle: Staff notes\nacl: group:staff\n---\nThermostat returns are inspected by staff.\n").expect("write");
+    let embedder = BagOfWords {
+        calls: Default::default(),
+        texts: Default::default(),
+    };
+    let dense = DenseIndex::new();
+    let vectors = Vectors {
+        embedder: &embedder,
+        dense: &dense,
+    };
+    let source = DirectorySource::new(&kb).expect("source");
+    sync_source(&store, &index, Some(vectors), ws.id, &source, &|_, _| {})
+        .await
+        .expect("sync");
+    assert_eq!(dense.len() as u64, index.num_chunks());
+    let embedded = embedder.texts.load(Ordering::SeqCst);
+    assert_eq!(embedded, 3);
+
+    // Shrinking a document drops its stale vectors.
+    std::fs::write(
+        kb.join("a.md"),
+        "---\ntitle: Thermostat wiring\n---\nThe thermostat needs a common wire for power.\n",
+    )
+    .expect("write");
+    sync_source(&store, &index, Some(vectors), ws.id, &source, &|_, _| {})
+        .await
+        .expect("sync");
+    assert_eq!(dense.len() as u64, index.num_chunks());
+
+    // A restart rebuilds the dense index from the cache without embedding again.
+    let before = embedder.texts.load(Ordering::SeqCst);
+    let fresh = DenseIndex::new();
+    load_dense(
+        &store,
+        Vectors {
+            embedder: &embedder,
+            dense: &fresh,
+        },
+    )
+    .await
+    .expect("load");
+    assert_eq!(fresh.len(), dense.len());
+    assert_eq!(
+        embedder.texts.load(Ordering::SeqCst),
+        before,
+        "everything came from the cache"
+    );
+
+    // The pipeline: every mode answers, and the staff-only document stays hidden from the public.
+    let pipeline = Pipeline {
+        index: std::sync::Arc::new(index),
+        dense: std::sync::Arc::new(fresh),
+        embedder: Some(std::sync::Arc::new(embedder)),
+        reranker: Default::default(),
+        config: PipelineConfig::default(),
+    };
+    for mode in Mode::ALL {
+        let r = pipeline
+            .retrieve(
+                ws.id,
+                &Principals::public(),
+                "does the thermostat need a common wire",
+                5,
+                mode,
+            )
+            .await
+            .expect("retrieve");
+        assert!(!r.hits.is_empty(), "{}", mode.name());
+        assert_eq!(r.hits[0].title, "Thermostat wiring", "{}", mode.name());
+        assert!(
+            r.hits.iter().all(|h| h.title != "Staff notes"),
+            "{}: {:?}",
+            mode.name(),
+            r.hits
+        );
+    }
+    let staff = pipeline
+        .retrieve(
+            ws.id,
+            &Principals::with(["group:staff".to_string()]),
+            "thermostat returns inspected",
+            5,
+            Mode::Dense,
+        )
+        .await
+        .expect("retrieve");
+    assert!(
+        staff.hits.iter().any(|h| h.title == "Staff notes"),
+        "staff see staff documents: {:?}",
+        staff.hits
+    );
+    let full = pipeline
+        .retrieve(
+            ws.id,
+            &Principals::public(),
+            "thermostat wire",
+            5,
+            Mode::HybridRerank,
+        )
+        .await
+        .expect("retrieve");
+    assert!(
+        !full.bm25.is_empty()
+            && !full.dense.is_empty()
+            && !full.fused.is_empty()
+            && !full.reranked.is_empty()
+    );
 }
