@@ -3,7 +3,7 @@
 use crate::hub::LiveHub;
 use concierge_core::*;
 use concierge_knowledge::answer::AnswerKind;
-use concierge_knowledge::{AnswerConfig, KnowledgeIndex, compose_answer};
+use concierge_knowledge::{AnswerConfig, KnowledgeBase, compose_answer};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Notify;
@@ -39,17 +39,17 @@ const DELTA_WORDS: usize = 4;
 
 pub struct Service {
     pub store: Arc<dyn Store>,
-    pub index: Arc<KnowledgeIndex>,
+    pub knowledge: Arc<KnowledgeBase>,
     pub hub: Arc<LiveHub>,
     pub(crate) wake: Arc<Notify>,
     pub config: AgentConfig,
 }
 
 impl Service {
-    pub fn new(store: Arc<dyn Store>, index: Arc<KnowledgeIndex>, config: AgentConfig) -> Self {
+    pub fn new(store: Arc<dyn Store>, knowledge: Arc<KnowledgeBase>, config: AgentConfig) -> Self {
         Self {
             store,
-            index,
+            knowledge,
             hub: Arc::new(LiveHub::new()),
             wake: Arc::new(Notify::new()),
             config,
@@ -209,16 +209,24 @@ impl Service {
         self.hub.publish(conversation.id, LiveEvent::Typing);
 
         let retrieval_started = Instant::now();
-        let terms = self.index.query_terms(&message.text);
         // The customer reads public documents and those shared with them.
         let principals = Principals::with([format!("customer:{}", conversation.customer_id)]);
-        let hits = self.index.search(
-            conversation.workspace_id,
-            &principals,
-            &terms,
-            self.config.top_k,
-        )?;
-        let answer = compose_answer(&self.index, &terms, &hits, self.config.answer);
+        let retrieval = self
+            .knowledge
+            .retrieve(
+                conversation.workspace_id,
+                &principals,
+                &message.text,
+                self.config.top_k,
+            )
+            .await?;
+        let hits = retrieval.hits;
+        let answer = compose_answer(
+            self.knowledge.index(),
+            &retrieval.terms,
+            &hits,
+            self.config.answer,
+        );
         let retrieval_ms = retrieval_started.elapsed().as_secs_f64() * 1000.0;
         metrics::histogram!("concierge_retrieval_seconds").record(retrieval_ms / 1000.0);
         self.record(

@@ -121,13 +121,12 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
         .await?;
     let (customers, orders) =
         load_customers(store.as_ref(), ws.id, &dir.join("customers.json")).await?;
-    let index = concierge_server::open_index(&config, store.as_ref()).await?;
-    let report =
-        concierge_knowledge::ingest_dir(store.as_ref(), &index, ws.id, &dir.join("kb")).await?;
+    let kb = concierge_server::open_knowledge(&config, store.clone()).await?;
+    let source = concierge_knowledge::DirectorySource::new(&dir.join("kb"))?;
+    let report = kb.sync(ws.id, &source, &|_, _| {}).await?;
     for e in &report.errors {
         eprintln!("skipped {e}");
     }
-    drop(index);
     let key = if store.list_api_keys(ws.id).await?.is_empty() {
         let (_, key) = concierge_server::create_api_key(store.as_ref(), ws.id, "demo")
             .await
@@ -152,7 +151,7 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     if args.no_serve {
         return Ok(());
     }
-    let app = concierge_server::Application::build_with_store(config, store).await?;
+    let app = concierge_server::Application::build_with(config, store, kb).await?;
     let base = format!("http://{}", app.local_addr()?);
     println!();
     println!("  Web chat        {base}/");

@@ -106,6 +106,21 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     Ok(concierge_config::load(file.as_deref())?.config)
 }
 
+/// A one-line progress bar on stderr: `[#####.....] 120/513`.
+fn progress_bar() -> impl Fn(usize, usize) + Send + Sync {
+    |done: usize, total: usize| {
+        use std::io::Write;
+        let width = 30;
+        let filled = (done * width).checked_div(total).unwrap_or(width).min(width);
+        eprint!(
+            "\r[{}{}] {done}/{total} documents",
+            "#".repeat(filled),
+            ".".repeat(width - filled)
+        );
+        let _ = std::io::stderr().flush();
+    }
+}
+
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
@@ -172,10 +187,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let ws = store
                 .ensure_workspace(&workspace, &workspace, false)
                 .await?;
-            let index = concierge_server::open_index(&config, store.as_ref()).await?;
-            let report = concierge_knowledge::ingest_dir(store.as_ref(), &index, ws.id, &path)
+            let kb = concierge_server::open_knowledge(&config, store.clone()).await?;
+            let source = concierge_knowledge::source::open_path(&path)?;
+            let bar = progress_bar();
+            let report = kb
+                .sync(ws.id, source.as_ref(), &|done, total| bar(done, total))
                 .await
                 .with_context(|| format!("cannot ingest {}", path.display()))?;
+            eprintln!();
             println!(
                 "{}: {} added, {} updated, {} unchanged, {} deleted; {} chunks in workspace {workspace:?}",
                 path.display(),

@@ -84,6 +84,46 @@ pub struct KnowledgeConfig {
     pub min_evidence: f64,
     /// Most passages cited in one reply.
     pub max_citations: usize,
+    /// Sentence embeddings for dense retrieval.
+    pub embeddings: EmbeddingsConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingProvider {
+    /// BM25 only.
+    None,
+    /// An OpenAI-compatible `/v1/embeddings` server (OpenAI, Azure, Ollama, vLLM, TEI...).
+    Openai,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmbeddingsConfig {
+    pub provider: EmbeddingProvider,
+    /// For `openai`: the API base, e.g. `http://localhost:11434/v1`.
+    pub base_url: String,
+    /// For `openai`: the model name the server knows.
+    pub model: String,
+    /// Vector dimensions the model returns.
+    pub dims: usize,
+    /// For `openai`: bearer token, if the server needs one. A secret: never printed.
+    #[serde(skip_serializing)]
+    pub api_key: Option<SecretString>,
+    pub timeout_seconds: u64,
+}
+
+impl Default for EmbeddingsConfig {
+    fn default() -> Self {
+        Self {
+            provider: EmbeddingProvider::None,
+            base_url: "http://localhost:11434/v1".into(),
+            model: "all-minilm".into(),
+            dims: 384,
+            api_key: None,
+            timeout_seconds: 30,
+        }
+    }
 }
 
 impl Default for KnowledgeConfig {
@@ -92,6 +132,7 @@ impl Default for KnowledgeConfig {
             top_k: 8,
             min_evidence: DEFAULT_MIN_EVIDENCE,
             max_citations: 3,
+            embeddings: EmbeddingsConfig::default(),
         }
     }
 }
@@ -189,6 +230,12 @@ impl Loaded {
             "storage.database_url = {db}  # {}",
             self.origin("storage.database_url")
         ));
+        if self.config.knowledge.embeddings.api_key.is_some() {
+            lines.push(format!(
+                "knowledge.embeddings.api_key = \"[redacted]\"  # {}",
+                self.origin("knowledge.embeddings.api_key")
+            ));
+        }
         lines.sort();
         lines
     }
@@ -282,6 +329,7 @@ fn unknown_keys(fig: &Figment) -> Vec<ConfigIssue> {
         });
     }
     known.insert("storage.database_url".to_string());
+    known.insert("knowledge.embeddings.api_key".to_string());
     let mut issues = Vec::new();
     if let Ok(given) = fig.extract::<serde_json::Value>() {
         flatten("", &given, &mut |k, _| {
@@ -408,6 +456,29 @@ fn validate(loaded: &Loaded) -> Vec<ConfigIssue> {
         (1..=10).contains(&c.knowledge.max_citations),
         "knowledge.max_citations",
         format!("{} is outside 1..=10", c.knowledge.max_citations),
+    );
+    let e = &c.knowledge.embeddings;
+    if e.provider == EmbeddingProvider::Openai {
+        check(
+            e.base_url.starts_with("http://") || e.base_url.starts_with("https://"),
+            "knowledge.embeddings.base_url",
+            format!("{:?} is not an http(s) URL", e.base_url),
+        );
+        check(
+            !e.model.trim().is_empty(),
+            "knowledge.embeddings.model",
+            "must not be empty".into(),
+        );
+    }
+    check(
+        (8..=8192).contains(&e.dims),
+        "knowledge.embeddings.dims",
+        format!("{} is outside 8..=8192", e.dims),
+    );
+    check(
+        (1..=600).contains(&e.timeout_seconds),
+        "knowledge.embeddings.timeout_seconds",
+        format!("{} is outside 1..=600", e.timeout_seconds),
     );
     check(
         (1..=256).contains(&c.agent.workers),

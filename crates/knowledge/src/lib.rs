@@ -5,6 +5,7 @@
 //! `Store` trait; the tantivy index is derived from the store and can be rebuilt from it.
 
 pub mod answer;
+pub mod base;
 pub mod chunk;
 pub mod dense;
 pub mod embed;
@@ -17,6 +18,7 @@ pub mod source;
 pub mod text;
 
 pub use answer::{Answer, AnswerConfig, compose_answer};
+pub use base::KnowledgeBase;
 pub use index::{Hit, KnowledgeIndex};
 pub use ingest::{IngestReport, ingest_dir, sync_source};
 pub use source::{DirectorySource, JsonlSource, KnowledgeSource, SourceDocument};

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod extract;
+mod knowledge;
 mod middleware;
 mod ops;
 mod web;
@@ -18,7 +19,7 @@ use axum::Router;
 use concierge_agent::{AgentConfig, Service};
 use concierge_config::Config;
 use concierge_core::Store;
-use concierge_knowledge::{AnswerConfig, KnowledgeIndex};
+use concierge_knowledge::{AnswerConfig, KnowledgeBase, KnowledgeIndex};
 use concierge_store::SqlStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::ExposeSecret;
@@ -67,16 +68,39 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
     Ok(Arc::new(store))
 }
 
-/// The search index under the data directory, brought in line with the store.
-pub async fn open_index(config: &Config, store: &dyn Store) -> anyhow::Result<Arc<KnowledgeIndex>> {
+/// The embedder the configuration asks for, if any.
+pub fn embedder(
+    config: &Config,
+) -> anyhow::Result<Option<Arc<dyn concierge_knowledge::embed::Embedder>>> {
+    use concierge_config::EmbeddingProvider;
+    let e = &config.knowledge.embeddings;
+    Ok(match e.provider {
+        EmbeddingProvider::None => None,
+        EmbeddingProvider::Openai => Some(Arc::new(
+            concierge_embed::OpenAiEmbedder::new(
+                &e.base_url,
+                &e.model,
+                e.api_key.clone(),
+                e.dims,
+                std::time::Duration::from_secs(e.timeout_seconds),
+            )
+            .map_err(|err| anyhow::anyhow!("{err}"))?,
+        )),
+    })
+}
+
+/// The knowledge base under the data directory, brought in line with the store (BM25 rebuilt
+/// if needed; vectors loaded from the cache, embedding what it lacks).
+pub async fn open_knowledge(
+    config: &Config,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Arc<KnowledgeBase>> {
     let dir = config.storage.data_dir.join("index");
     let index = KnowledgeIndex::open(&dir)
         .with_context(|| format!("cannot open the search index at {}", dir.display()))?;
-    index
-        .sync_with_store(store)
-        .await
-        .context("cannot sync the search index with the store")?;
-    Ok(Arc::new(index))
+    let kb = KnowledgeBase::new(store, Arc::new(index), embedder(config)?);
+    kb.load().await.context("cannot load the knowledge base")?;
+    Ok(Arc::new(kb))
 }
 
 pub fn agent_config(config: &Config) -> AgentConfig {
@@ -112,6 +136,7 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     modifiers(&SecuritySchemes),
     tags(
         (name = "conversations", description = "Conversations, messages and their event streams"),
+        (name = "knowledge", description = "Inspect retrieval"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
@@ -154,6 +179,7 @@ fn api_router() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::post_message, api::list_messages))
         .routes(routes!(api::handoff))
         .routes(routes!(api::events))
+        .routes(routes!(knowledge::search))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts()
@@ -189,6 +215,16 @@ impl Application {
     }
 
     pub async fn build_with_store(config: Config, store: Arc<SqlStore>) -> anyhow::Result<Self> {
+        let knowledge = open_knowledge(&config, store.clone()).await?;
+        Self::build_with(config, store, knowledge).await
+    }
+
+    /// Builds on an opened store and knowledge base (the demo prepares both first).
+    pub async fn build_with(
+        config: Config,
+        store: Arc<SqlStore>,
+        knowledge: Arc<KnowledgeBase>,
+    ) -> anyhow::Result<Self> {
         store
             .ensure_workspace("default", "Default workspace", true)
             .await?;
@@ -202,9 +238,8 @@ impl Application {
                 config.server.public_workspace
             );
         }
-        let index = open_index(&config, store.as_ref()).await?;
         let secret = store.signing_secret().await?;
-        let service = Arc::new(Service::new(store, index, agent_config(&config)));
+        let service = Arc::new(Service::new(store, knowledge, agent_config(&config)));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
             service,

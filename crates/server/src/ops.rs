@@ -28,7 +28,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         },
         Err(e) => (format!("error: {e}"), 0),
     };
-    let indexed = service.index.num_chunks();
+    let indexed = service.knowledge.index().num_chunks();
     // The index may briefly trail the store while another process ingests; it is ready as long
     // as it is open and searchable.
     let index_status = "ok".to_string();

@@ -75,14 +75,16 @@ impl TestApp {
             .await
             .expect("ws")
             .expect("default ws");
-        concierge_knowledge::ingest_dir(
-            store.as_ref(),
-            &state.service.index,
-            default.id,
-            &fixture_kb(),
-        )
-        .await
-        .expect("ingest");
+        state
+            .service
+            .knowledge
+            .sync(
+                default.id,
+                &concierge_knowledge::DirectorySource::new(&fixture_kb()).expect("kb"),
+                &|_, _| {},
+            )
+            .await
+            .expect("ingest");
         let (_, api_key) = concierge_server::create_api_key(store.as_ref(), default.id, "test")
             .await
             .expect("key");

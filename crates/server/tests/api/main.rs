@@ -9,4 +9,5 @@ mod browser;
 mod conversations;
 mod errors;
 mod events;
+mod knowledge;
 mod operations;

@@ -1,0 +1,110 @@
+//! The knowledge base of a deployment: the store (truth), the BM25 and dense indexes (derived),
+//! the embedder and the retrieval pipeline, behind one handle that front ends share.
+
+use crate::IngestReport;
+use crate::Result;
+use crate::dense::DenseIndex;
+use crate::embed::Embedder;
+use crate::index::KnowledgeIndex;
+use crate::ingest::{Progress, Vectors, load_dense, sync_source};
+use crate::pipeline::{Mode, Pipeline, PipelineConfig, Retrieval};
+use crate::rerank::Reranker;
+use crate::source::KnowledgeSource;
+use concierge_core::{Principals, Store, WorkspaceId};
+use std::sync::Arc;
+
+pub struct KnowledgeBase {
+    pub store: Arc<dyn Store>,
+    pub pipeline: Pipeline,
+}
+
+impl KnowledgeBase {
+    pub fn new(
+        store: Arc<dyn Store>,
+        index: Arc<KnowledgeIndex>,
+        embedder: Option<Arc<dyn Embedder>>,
+    ) -> Self {
+        let pipeline = Pipeline {
+            index,
+            dense: Arc::new(DenseIndex::new()),
+            embedder,
+            reranker: Reranker::default(),
+            config: PipelineConfig::default(),
+        };
+        Self { store, pipeline }
+    }
+
+    pub fn index(&self) -> &KnowledgeIndex {
+        &self.pipeline.index
+    }
+
+    fn vectors(&self) -> Option<Vectors<'_>> {
+        self.pipeline.embedder.as_deref().map(|embedder| Vectors {
+            embedder,
+            dense: &self.pipeline.dense,
+        })
+    }
+
+    /// Brings the derived indexes in line with the store (at start): rebuilds BM25 if it
+    /// disagrees, and loads every chunk's vector (embedding what the cache lacks).
+    pub async fn load(&self) -> Result<()> {
+        self.pipeline
+            .index
+            .sync_with_store(self.store.as_ref())
+            .await?;
+        if let Some(vectors) = self.vectors() {
+            load_dense(self.store.as_ref(), vectors).await?;
+        }
+        Ok(())
+    }
+
+    /// Syncs a source into a workspace (see [`sync_source`]).
+    pub async fn sync(
+        &self,
+        workspace: WorkspaceId,
+        source: &dyn KnowledgeSource,
+        progress: Progress<'_>,
+    ) -> Result<IngestReport> {
+        sync_source(
+            self.store.as_ref(),
+            &self.pipeline.index,
+            self.vectors(),
+            workspace,
+            source,
+            progress,
+        )
+        .await
+    }
+
+    /// The full pipeline (or BM25 alone without an embedder).
+    pub async fn retrieve(
+        &self,
+        workspace: WorkspaceId,
+        principals: &Principals,
+        query: &str,
+        k: usize,
+    ) -> Result<Retrieval> {
+        self.pipeline
+            .retrieve(
+                workspace,
+                principals,
+                query,
+                k,
+                self.pipeline.default_mode(),
+            )
+            .await
+    }
+
+    pub async fn retrieve_with(
+        &self,
+        workspace: WorkspaceId,
+        principals: &Principals,
+        query: &str,
+        k: usize,
+        mode: Mode,
+    ) -> Result<Retrieval> {
+        self.pipeline
+            .retrieve(workspace, principals, query, k, mode)
+            .await
+    }
+}
