@@ -399,7 +399,12 @@ pub fn query_metrics(ranked: &[String], relevant: &[String]) -> QueryMetrics {
 /// How many chunks are retrieved before they are grouped into documents.
 const CHUNK_DEPTH: usize = 200;
 
-pub async fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
+pub async fn retrieval(
+    args: RetrievalArgs,
+    config: &concierge_config::Config,
+) -> anyhow::Result<()> {
+    use concierge_knowledge::pipeline::{Mode, Pipeline, PipelineConfig};
+    let embedder = concierge_server::embedder(config)?;
     let source = concierge_knowledge::JsonlSource::new(&args.corpus)?;
     let snapshot = concierge_knowledge::KnowledgeSource::snapshot(&source).await?;
     for (id, why) in &snapshot.failed {
@@ -407,32 +412,60 @@ pub async fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
     }
     let queries = read_qrels(&args.qrels)?;
     let workspace = WorkspaceId::new();
-    let index = KnowledgeIndex::in_memory()?;
+    let index = std::sync::Arc::new(KnowledgeIndex::in_memory()?);
+    let dense = std::sync::Arc::new(concierge_knowledge::dense::DenseIndex::new());
+    let vectors = embedder
+        .as_deref()
+        .map(|e| concierge_knowledge::ingest::Vectors {
+            embedder: e,
+            dense: &dense,
+        });
     let started = std::time::Instant::now();
     let documents =
-        concierge_knowledge::ingest::index_snapshot(&index, None, workspace, "eval", &snapshot)
+        concierge_knowledge::ingest::index_snapshot(&index, vectors, workspace, "eval", &snapshot)
             .await?;
     eprintln!(
-        "indexed {} documents ({} chunks) in {:.1}s; {} queries",
+        "indexed {} documents ({} chunks, {} vectors) in {:.1}s; {} queries",
         documents.len(),
         index.num_chunks(),
+        dense.len(),
         started.elapsed().as_secs_f64(),
         queries.len()
     );
+    let pipeline = Pipeline {
+        index: index.clone(),
+        dense,
+        embedder: embedder.clone(),
+        reranker: Default::default(),
+        config: PipelineConfig {
+            candidates: CHUNK_DEPTH,
+            ..PipelineConfig::default()
+        },
+    };
+    let available: Vec<Mode> = if embedder.is_some() {
+        Mode::ALL.to_vec()
+    } else {
+        vec![Mode::Bm25]
+    };
+    if embedder.is_none() {
+        eprintln!("no embedder configured (knowledge.embeddings.provider = none): BM25 only");
+    }
     let by_id: std::collections::HashMap<String, String> = documents
         .iter()
         .map(|d| (d.id.to_string(), d.external_id.clone()))
         .collect();
     let principals = concierge_core::Principals::public();
     let mut modes = serde_json::Map::new();
-    for mode in ["bm25"] {
+    for mode in available {
         let mut sums = QueryMetrics::default();
         let mut latencies = Vec::with_capacity(queries.len());
         let mut per_query = serde_json::Map::new();
         for q in &queries {
             let t = std::time::Instant::now();
-            let terms = index.query_terms(&q.text);
-            let hits = index.search(workspace, &principals, &terms, CHUNK_DEPTH)?;
+            let hits = pipeline
+                .retrieve(workspace, &principals, &q.text, CHUNK_DEPTH, mode)
+                .await?
+                .hits;
             latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             // Documents ranked by their best chunk.
             let mut ranked: Vec<String> = Vec::new();
@@ -463,6 +496,7 @@ pub async fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
             "latency_ms_p99": crate::bench::percentile(&latencies, 99.0),
             "per_query_ndcg@10": per_query,
         });
+        let mode = mode.name();
         println!(
             "{mode:<14} recall@5={:.3} recall@10={:.3} recall@20={:.3} ndcg@10={:.3} mrr={:.3} latency_ms p50={:.2} p99={:.2}",
             figures["recall@5"].as_f64().unwrap_or(f64::NAN),

@@ -111,7 +111,10 @@ fn progress_bar() -> impl Fn(usize, usize) + Send + Sync {
     |done: usize, total: usize| {
         use std::io::Write;
         let width = 30;
-        let filled = (done * width).checked_div(total).unwrap_or(width).min(width);
+        let filled = (done * width)
+            .checked_div(total)
+            .unwrap_or(width)
+            .min(width);
         eprint!(
             "\r[{}{}] {done}/{total} documents",
             "#".repeat(filled),
@@ -167,7 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         } => eval::evidence(args).await?,
         Command::Eval {
             command: EvalCommand::Retrieval(args),
-        } => eval::retrieval(args).await?,
+        } => eval::retrieval(args, &load_config(cli.config.as_ref())?).await?,
         Command::Serve => {
             let config = load_config(cli.config.as_ref())?;
             init_logging(&config);
