@@ -181,6 +181,113 @@ fn render(units: &[Unit], n: usize) -> String {
     out
 }
 
+/// Limits of the compressed context.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContextConfig {
+    /// Passages (distinct documents) kept at most.
+    pub max_passages: usize,
+    /// Approximate token budget for all kept sentences together.
+    pub token_budget: usize,
+}
+
+impl Default for ContextConfig {
+    fn default() -> Self {
+        Self {
+            max_passages: 3,
+            token_budget: 350,
+        }
+    }
+}
+
+/// One passage of compressed context: only the sentences (or list items) that matter for the
+/// question, in passage order, with the citation number they are quoted under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextPassage {
+    pub n: u32,
+    pub hit: Hit,
+    pub units: Vec<Unit>,
+}
+
+/// Approximate tokens of English text (about 1.3 word pieces per word).
+pub fn approx_tokens(text: &str) -> usize {
+    (text.split_whitespace().count() * 13).div_ceil(10)
+}
+
+fn normalized(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Context compression: from the ranked `hits`, keep the sentences that matter for the query,
+/// from at most `max_passages` distinct documents, deduplicated (a sentence quoted once is not
+/// quoted again from another passage), within the token budget. Further passages must be about
+/// as strong as the first and bring query words the earlier ones lacked.
+pub fn compress(
+    index: &KnowledgeIndex,
+    terms: &[QueryTerm],
+    hits: &[Hit],
+    cfg: ContextConfig,
+    min_evidence: f32,
+) -> Vec<ContextPassage> {
+    let Some(top) = hits.first() else {
+        return Vec::new();
+    };
+    let top_evidence = evidence(index, terms, top);
+    let mut out: Vec<ContextPassage> = Vec::new();
+    let mut covered: HashSet<String> = HashSet::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut budget = cfg.token_budget;
+    for hit in hits {
+        if out.len() >= cfg.max_passages.max(1) || budget == 0 {
+            break;
+        }
+        if !out.is_empty() {
+            let strong = hit.score >= top.score * SECOND_SOURCE_RATIO
+                && evidence(index, terms, hit)
+                    >= min_evidence.max(top_evidence * SECOND_SOURCE_EVIDENCE);
+            if !strong || out.iter().any(|p| p.hit.document_id == hit.document_id) {
+                continue;
+            }
+            let new_terms = index
+                .matched_terms(hit, terms)
+                .into_iter()
+                .filter(|t| !covered.contains(t))
+                .count();
+            if new_terms == 0 {
+                continue;
+            }
+        }
+        let mut units = Vec::new();
+        for unit in select_units(index, terms, hit) {
+            let key = normalized(&unit.text);
+            let cost = approx_tokens(&unit.text);
+            // The first passage's first unit is always kept, so an answer is never empty.
+            let first = out.is_empty() && units.is_empty();
+            if seen.contains(&key) || (!first && cost > budget) {
+                continue;
+            }
+            budget = budget.saturating_sub(cost);
+            seen.insert(key);
+            units.push(unit);
+        }
+        if units.is_empty() {
+            continue;
+        }
+        covered.extend(index.matched_terms(hit, terms));
+        out.push(ContextPassage {
+            n: u32::try_from(out.len() + 1).unwrap_or(u32::MAX),
+            hit: hit.clone(),
+            units,
+        });
+    }
+    out
+}
+
 /// Composes the reply to `terms` from `hits` (best first).
 pub fn compose_answer(
     index: &KnowledgeIndex,
@@ -219,48 +326,30 @@ pub fn compose_answer(
             ),
         };
     }
-    let mut parts = Vec::new();
-    let mut cited: Vec<Hit> = Vec::new();
-    let mut covered: HashSet<String> = HashSet::new();
-    for hit in hits {
-        if cited.len() >= cfg.max_citations.max(1) {
-            break;
-        }
-        if !cited.is_empty() {
-            // A further source must be about as strong as the first and bring query words the
-            // earlier ones lacked; otherwise it only adds noise.
-            let strong = hit.score >= top.score * SECOND_SOURCE_RATIO
-                && evidence(index, terms, hit)
-                    >= cfg.min_evidence.max(top_evidence * SECOND_SOURCE_EVIDENCE);
-            if !strong || cited.iter().any(|c| c.document_id == hit.document_id) {
-                continue;
-            }
-            let new_terms = index
-                .matched_terms(hit, terms)
-                .into_iter()
-                .filter(|t| !covered.contains(t))
-                .count();
-            if new_terms == 0 {
-                continue;
-            }
-        }
-        let chosen = select_units(index, terms, hit);
-        if chosen.is_empty() {
-            continue;
-        }
-        covered.extend(index.matched_terms(hit, terms));
-        cited.push(hit.clone());
-        parts.push(render(&chosen, cited.len()));
-    }
-    if cited.is_empty() {
+    let context = compress(
+        index,
+        terms,
+        hits,
+        ContextConfig {
+            max_passages: cfg.max_citations,
+            ..ContextConfig::default()
+        },
+        cfg.min_evidence,
+    );
+    if context.is_empty() {
         return Answer {
             kind: AnswerKind::NoAnswer,
             text: NO_ANSWER_TEXT.to_string(),
-            cited,
+            cited: vec![],
             evidence: top_evidence,
             reason: "the best passages had no extractable text".into(),
         };
     }
+    let parts: Vec<String> = context
+        .iter()
+        .map(|p| render(&p.units, p.n as usize))
+        .collect();
+    let cited: Vec<Hit> = context.into_iter().map(|p| p.hit).collect();
     let mut text = parts.join("\n\n");
     text.push_str("\n\n");
     text.push_str(CLOSING);
@@ -379,6 +468,62 @@ mod tests {
             "{}",
             a.text
         );
+    }
+
+    #[test]
+    fn compression_keeps_relevant_sentences_within_budget_and_without_repeats() {
+        let index = KnowledgeIndex::in_memory().expect("index");
+        let ws = WorkspaceId::new();
+        let mk = |title: &str, body: &str| crate::index::tests::test_doc(ws, title, "", body);
+        index
+            .apply(
+                &[
+                    mk("Refunds", "Refunds reach your card within 5 to 7 business days. Our office has a cat. Refund emails come from billing."),
+                    mk("Refund FAQ", "Refunds reach your card within 5 to 7 business days. Gift card refunds return to the gift card."),
+                ],
+                &[],
+            )
+            .expect("apply");
+        let terms = index.query_terms("when do refunds reach my card");
+        let hits = index
+            .search(ws, &concierge_core::Principals::public(), &terms, 5)
+            .expect("search");
+        let ctx = compress(
+            &index,
+            &terms,
+            &hits,
+            ContextConfig {
+                max_passages: 3,
+                token_budget: 400,
+            },
+            0.2,
+        );
+        let all: Vec<&str> = ctx
+            .iter()
+            .flat_map(|p| p.units.iter().map(|u| u.text.as_str()))
+            .collect();
+        let repeated = all
+            .iter()
+            .filter(|t| t.starts_with("Refunds reach your card"))
+            .count();
+        assert_eq!(repeated, 1, "the shared sentence is quoted once: {all:?}");
+        assert!(
+            !all.iter().any(|t| t.contains("cat")),
+            "irrelevant sentences are dropped: {all:?}"
+        );
+        assert_eq!(ctx[0].n, 1);
+        // A tiny budget keeps only the first unit.
+        let tight = compress(
+            &index,
+            &terms,
+            &hits,
+            ContextConfig {
+                max_passages: 3,
+                token_budget: 1,
+            },
+            0.2,
+        );
+        assert_eq!(tight.iter().map(|p| p.units.len()).sum::<usize>(), 1);
     }
 
     #[test]

@@ -52,6 +52,16 @@ pub struct Stages {
     pub reranked: Vec<CandidateDto>,
 }
 
+/// A passage of compressed context: the sentences kept for the question, under citation `n`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContextPassageDto {
+    pub n: u32,
+    pub chunk_id: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub sentences: Vec<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResponse {
     /// The mode that ran (BM25 when no embedder is configured).
@@ -61,6 +71,8 @@ pub struct SearchResponse {
     pub terms: Vec<(String, f32)>,
     pub stages: Stages,
     pub hits: Vec<SearchHit>,
+    /// What the answerer would quote: compressed context from the hits.
+    pub context: Vec<ContextPassageDto>,
 }
 
 fn candidates(list: &[Candidate]) -> Vec<CandidateDto> {
@@ -135,6 +147,25 @@ pub async fn search(
     } else {
         mode
     };
+    let context = concierge_knowledge::answer::compress(
+        knowledge.index(),
+        &r.terms,
+        &r.hits,
+        concierge_knowledge::answer::ContextConfig {
+            max_passages: state.config.knowledge.max_citations,
+            ..Default::default()
+        },
+        state.config.knowledge.min_evidence as f32,
+    )
+    .into_iter()
+    .map(|p| ContextPassageDto {
+        n: p.n,
+        chunk_id: p.hit.chunk_id.clone(),
+        title: p.hit.title.clone(),
+        url: p.hit.url.clone(),
+        sentences: p.units.into_iter().map(|u| u.text).collect(),
+    })
+    .collect();
     Ok(Json(SearchResponse {
         mode: ran.name().to_string(),
         principals: principals.as_slice().to_vec(),
@@ -158,5 +189,6 @@ pub async fn search(
                 score: h.score,
             })
             .collect(),
+        context,
     }))
 }

@@ -17,6 +17,16 @@ async fn knowledge_search_shows_each_stage_and_needs_a_key() {
     assert!(body["hits"].as_array().expect("hits").len() <= 3);
     assert!(!body["stages"]["bm25"].as_array().expect("bm25").is_empty());
     assert_eq!(body["principals"], serde_json::json!(["public"]));
+    let context = &body["context"][0];
+    assert_eq!(context["n"], 1);
+    assert_eq!(context["title"], "Reset your password");
+    assert!(
+        context["sentences"]
+            .as_array()
+            .expect("sentences")
+            .iter()
+            .any(|s| s.as_str().is_some_and(|s| s.contains("Forgot password")))
+    );
     let terms: Vec<&str> = body["terms"]
         .as_array()
         .expect("terms")
