@@ -10,5 +10,5 @@ mod service;
 mod worker;
 
 pub use hub::LiveHub;
-pub use service::{AgentConfig, Service, ServiceError};
-pub use worker::run_workers;
+pub use service::{AgentConfig, SYNC_TASK, Service, ServiceError};
+pub use worker::{run_task_worker, run_workers};

@@ -25,7 +25,12 @@ pub enum ServiceError {
     Knowledge(#[from] concierge_knowledge::KnowledgeError),
     #[error("conversation is closed")]
     Closed,
+    #[error("bad task: {0}")]
+    BadTask(&'static str),
 }
+
+/// Task kind: sync a knowledge source (`params.path`: a directory or a `.jsonl` file).
+pub const SYNC_TASK: &str = "knowledge.sync";
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
@@ -42,6 +47,8 @@ pub struct Service {
     pub knowledge: Arc<KnowledgeBase>,
     pub hub: Arc<LiveHub>,
     pub(crate) wake: Arc<Notify>,
+    /// Wakes the task worker when a task is queued in this process.
+    pub(crate) task_wake: Arc<Notify>,
     pub config: AgentConfig,
 }
 
@@ -52,6 +59,7 @@ impl Service {
             knowledge,
             hub: Arc::new(LiveHub::new()),
             wake: Arc::new(Notify::new()),
+            task_wake: Arc::new(Notify::new()),
             config,
         }
     }
@@ -333,6 +341,71 @@ impl Service {
     pub async fn give_up_turn(&self, turn: &Turn) -> ServiceResult<()> {
         self.post_system(turn.conversation_id, GIVE_UP_TEXT).await?;
         Ok(())
+    }
+
+    /// Queues a knowledge sync of `path` (a directory or a `.jsonl` file) for the workspace.
+    pub async fn queue_sync(
+        &self,
+        workspace: WorkspaceId,
+        path: &std::path::Path,
+    ) -> ServiceResult<Task> {
+        let task = self
+            .store
+            .create_task(
+                workspace,
+                SYNC_TASK,
+                &serde_json::json!({ "path": path.display().to_string() }),
+            )
+            .await?;
+        self.task_wake.notify_one();
+        Ok(task)
+    }
+
+    /// Runs one background task; returns its result.
+    pub async fn run_task(&self, task: &Task) -> ServiceResult<serde_json::Value> {
+        match task.kind.as_str() {
+            SYNC_TASK => {
+                let path = task.params["path"]
+                    .as_str()
+                    .ok_or(ServiceError::BadTask("params.path is missing"))?;
+                let source = concierge_knowledge::source::open_path(std::path::Path::new(path))?;
+                let store = self.store.clone();
+                let id = task.id;
+                // Progress goes to the store at most every 16 documents (and at the end).
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
+                let reporter = tokio::spawn(async move {
+                    while let Some((done, total)) = rx.recv().await {
+                        let lease = chrono::Utc::now() + chrono::Duration::seconds(120);
+                        if let Err(e) = store
+                            .task_progress(id, done as u64, total as u64, lease)
+                            .await
+                        {
+                            tracing::warn!(%e, "cannot record task progress");
+                        }
+                    }
+                });
+                let report = self
+                    .knowledge
+                    .sync(task.workspace_id, source.as_ref(), &move |done, total| {
+                        if done % 16 == 0 || done == total {
+                            let _ = tx.send((done, total));
+                        }
+                    })
+                    .await;
+                let _ = reporter.await;
+                let report = report?;
+                Ok(serde_json::json!({
+                    "source": source.id(),
+                    "added": report.added,
+                    "updated": report.updated,
+                    "unchanged": report.unchanged,
+                    "deleted": report.deleted,
+                    "chunks": report.chunks,
+                    "errors": report.errors,
+                }))
+            }
+            _ => Err(ServiceError::BadTask("unknown task kind")),
+        }
     }
 
     /// Wakes a worker (e.g. after turns were queued by another process).

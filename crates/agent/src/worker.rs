@@ -66,3 +66,50 @@ pub async fn run_workers(service: Arc<Service>, mut shutdown: watch::Receiver<bo
         let _ = h.await;
     }
 }
+
+/// Runs background tasks (one at a time per process) until `shutdown` turns true.
+pub async fn run_task_worker(service: Arc<Service>, mut shutdown: watch::Receiver<bool>) {
+    const TASK_LEASE: Duration = Duration::from_secs(120);
+    const TASK_POLL: Duration = Duration::from_secs(1);
+    const TASK_ATTEMPTS: i32 = 3;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let lease = Utc::now() + chrono::Duration::from_std(TASK_LEASE).unwrap_or_default();
+        match service.store.claim_task(lease).await {
+            Ok(Some(task)) => {
+                tracing::info!(task = %task.id, kind = %task.kind, attempt = task.attempts, "task started");
+                let outcome = match service.run_task(&task).await {
+                    Ok(result) => service
+                        .store
+                        .finish_task(task.id, &result)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(err) => Err(err.to_string()),
+                };
+                if let Err(error) = outcome {
+                    tracing::warn!(task = %task.id, %error, "task failed");
+                    if let Err(e) = service
+                        .store
+                        .fail_task(task.id, &error, TASK_ATTEMPTS)
+                        .await
+                    {
+                        tracing::error!(%e, "cannot record task failure");
+                    }
+                }
+            }
+            Ok(None) => {
+                tokio::select! {
+                    _ = service.task_wake.notified() => {}
+                    _ = tokio::time::sleep(TASK_POLL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot claim tasks");
+                tokio::time::sleep(TASK_POLL).await;
+            }
+        }
+    }
+}

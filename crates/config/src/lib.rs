@@ -86,6 +86,9 @@ pub struct KnowledgeConfig {
     pub max_citations: usize,
     /// Sentence embeddings for dense retrieval.
     pub embeddings: EmbeddingsConfig,
+    /// Folders under which `POST /v1/knowledge/sync` may read sources (directories or JSONL
+    /// files). Empty: syncs only from the command line.
+    pub source_roots: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +136,7 @@ impl Default for KnowledgeConfig {
             min_evidence: DEFAULT_MIN_EVIDENCE,
             max_citations: 3,
             embeddings: EmbeddingsConfig::default(),
+            source_roots: Vec::new(),
         }
     }
 }

@@ -51,6 +51,7 @@ id_type!(MessageId);
 id_type!(ApiKeyId);
 id_type!(DocumentId);
 id_type!(OrderId);
+id_type!(TaskId);
 
 /// A tenant: its own customers, conversations, knowledge and keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -284,6 +285,59 @@ pub struct Message {
     pub text: String,
     pub citations: Vec<Citation>,
     pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Succeeded => "succeeded",
+            TaskStatus::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for TaskStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            TaskStatus::Queued,
+            TaskStatus::Running,
+            TaskStatus::Succeeded,
+            TaskStatus::Failed,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+        .ok_or_else(|| format!("unknown task status {s:?}"))
+    }
+}
+
+/// A background task (a knowledge sync...), run by a worker holding a lease; a crashed worker's
+/// task is claimed again when its lease runs out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub workspace_id: WorkspaceId,
+    pub kind: String,
+    pub params: serde_json::Value,
+    pub status: TaskStatus,
+    pub progress_done: u64,
+    pub progress_total: u64,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A workspace API key as stored: only a hash of the secret is kept.

@@ -196,4 +196,26 @@ pub trait Store: Send + Sync + 'static {
         hashes: &[String],
     ) -> StoreResult<std::collections::HashMap<String, Vec<f32>>>;
     async fn put_embeddings(&self, model: &str, vectors: &[(String, Vec<f32>)]) -> StoreResult<()>;
+
+    // --- background tasks
+    async fn create_task(
+        &self,
+        workspace: WorkspaceId,
+        kind: &str,
+        params: &serde_json::Value,
+    ) -> StoreResult<Task>;
+    async fn task(&self, id: TaskId) -> StoreResult<Option<Task>>;
+    /// Claims the oldest queued task, or a running one whose lease ran out.
+    async fn claim_task(&self, lease_until: DateTime<Utc>) -> StoreResult<Option<Task>>;
+    /// Records progress and extends the lease.
+    async fn task_progress(
+        &self,
+        id: TaskId,
+        done: u64,
+        total: u64,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn finish_task(&self, id: TaskId, result: &serde_json::Value) -> StoreResult<()>;
+    /// Queues the task again, or marks it failed after `max_attempts`.
+    async fn fail_task(&self, id: TaskId, error: &str, max_attempts: i32) -> StoreResult<()>;
 }

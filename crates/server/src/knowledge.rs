@@ -192,3 +192,133 @@ pub async fn search(
         context,
     }))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// A directory (Markdown, HTML, text) or a `.jsonl` corpus on the server, inside one of
+    /// `knowledge.source_roots`.
+    pub path: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskDto {
+    pub id: uuid::Uuid,
+    pub kind: String,
+    /// `queued`, `running`, `succeeded` or `failed`.
+    pub status: String,
+    pub progress_done: u64,
+    pub progress_total: u64,
+    pub attempts: i32,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<&concierge_core::Task> for TaskDto {
+    fn from(t: &concierge_core::Task) -> Self {
+        Self {
+            id: t.id.0,
+            kind: t.kind.clone(),
+            status: t.status.as_str().to_string(),
+            progress_done: t.progress_done,
+            progress_total: t.progress_total,
+            attempts: t.attempts,
+            result: t.result.clone(),
+            error: t.error.clone(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// Queue a sync of a knowledge source into the key's workspace.
+///
+/// Answers 202 with the task at once; follow it at `GET /v1/tasks/{id}`. Unchanged documents are
+/// skipped, changed ones re-embedded, deleted ones removed; a crash mid-sync loses nothing, and
+/// the task is picked up again.
+#[utoipa::path(post, path = "/v1/knowledge/sync", tag = "knowledge", request_body = SyncRequest,
+    responses(
+        (status = 202, body = TaskDto),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn sync(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<(
+    axum::http::StatusCode,
+    [(axum::http::HeaderName, String); 1],
+    Json<TaskDto>,
+)> {
+    let who =
+        crate::auth::authenticate(state.service.store.as_ref(), &state.secret, &headers).await?;
+    let workspace = who.require_workspace()?;
+    crate::extract::require_json_content_type(&headers)?;
+    let input =
+        crate::extract::ApiJson::<SyncRequest>::from_bytes("POST", "/v1/knowledge/sync", &body)?
+            .value;
+    let path = std::path::Path::new(&input.path)
+        .canonicalize()
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidBody,
+                format!("path {:?}: {e}", input.path),
+            )
+        })?;
+    let allowed = state
+        .config
+        .knowledge
+        .source_roots
+        .iter()
+        .filter_map(|r| r.canonicalize().ok())
+        .any(|root| path.starts_with(root));
+    if !allowed {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "the path is outside knowledge.source_roots; add its folder there to sync it over the API",
+        ));
+    }
+    let task = state.service.queue_sync(workspace, &path).await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        [(
+            axum::http::header::LOCATION,
+            format!("/v1/tasks/{}", task.id),
+        )],
+        Json((&task).into()),
+    ))
+}
+
+/// A background task's status, progress and result.
+#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "knowledge", params(("id" = uuid::Uuid, Path)),
+    responses(
+        (status = 200, body = TaskDto),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn task(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Json<TaskDto>> {
+    let id: concierge_core::TaskId = crate::extract::parse_id(&id, "task")?;
+    let who =
+        crate::auth::authenticate(state.service.store.as_ref(), &state.secret, &headers).await?;
+    let workspace = who.require_workspace()?;
+    let task = state
+        .service
+        .store
+        .task(id)
+        .await?
+        .filter(|t| t.workspace_id == workspace)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no task {id}")))?;
+    Ok(Json((&task).into()))
+}

@@ -180,6 +180,8 @@ fn api_router() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::handoff))
         .routes(routes!(api::events))
         .routes(routes!(knowledge::search))
+        .routes(routes!(knowledge::sync))
+        .routes(routes!(knowledge::task))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts()
@@ -314,6 +316,10 @@ impl Application {
             state.service.clone(),
             shutdown.subscribe(),
         ));
+        let tasks = tokio::spawn(concierge_agent::run_task_worker(
+            state.service.clone(),
+            shutdown.subscribe(),
+        ));
         let signal_tx = shutdown.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -327,6 +333,7 @@ impl Application {
             .await
             .context("server error")?;
         let _ = workers.await;
+        let _ = tasks.await;
         Ok(())
     }
 }

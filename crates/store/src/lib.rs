@@ -72,6 +72,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
     (2, "document acl", include_str!("../migrations/sqlite/0002_document_acl.sql")),
     (3, "embeddings", include_str!("../migrations/sqlite/0003_embeddings.sql")),
+    (4, "tasks", include_str!("../migrations/sqlite/0004_tasks.sql")),
 ];
 
 #[rustfmt::skip]
@@ -79,6 +80,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
     (2, "document acl", include_str!("../migrations/postgres/0002_document_acl.sql")),
     (3, "embeddings", include_str!("../migrations/postgres/0003_embeddings.sql")),
+    (4, "tasks", include_str!("../migrations/postgres/0004_tasks.sql")),
 ];
 
 impl SqlStore {
@@ -766,6 +768,74 @@ impl Store for SqlStore {
             })?;
         }
         Ok(())
+    }
+
+    async fn create_task(
+        &self,
+        workspace: WorkspaceId,
+        kind: &str,
+        params: &serde_json::Value,
+    ) -> StoreResult<Task> {
+        let id = TaskId::new();
+        let now = micros(Utc::now());
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO tasks (id, workspace_id, kind, params, status, created_at, updated_at) VALUES ($1, $2, $3, $4, 'queued', $5, $5)")
+            .bind(id.to_string()).bind(workspace.to_string()).bind(kind).bind(to_json(params)?).bind(now)
+            .execute(pool).await.map(|_| ()).map_err(backend_err))?;
+        self.task(id).await?.ok_or(StoreError::NotFound("task"))
+    }
+
+    async fn task(&self, id: TaskId) -> StoreResult<Option<Task>> {
+        let row: Option<TaskRow> = on_pool!(self, pool => sqlx::query_as(
+            sqlx::AssertSqlSafe(format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1")))
+            .bind(id.to_string()).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(task_from_row).transpose()
+    }
+
+    async fn claim_task(&self, lease_until: DateTime<Utc>) -> StoreResult<Option<Task>> {
+        let now = micros(Utc::now());
+        let lock = match self.backend {
+            Backend::Sqlite(_) => "",
+            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE tasks SET status = 'running', lease_until = $1, attempts = attempts + 1, updated_at = $2 WHERE id = (\
+               SELECT id FROM tasks WHERE status = 'queued' OR (status = 'running' AND lease_until < $2) \
+               ORDER BY created_at LIMIT 1{lock}) \
+             AND (status = 'queued' OR lease_until < $2) RETURNING {TASK_COLUMNS}"
+        );
+        let row: Option<TaskRow> = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(micros(lease_until)).bind(now).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(task_from_row).transpose()
+    }
+
+    async fn task_progress(
+        &self,
+        id: TaskId,
+        done: u64,
+        total: u64,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE tasks SET progress_done = $2, progress_total = $3, lease_until = $4, updated_at = $5 WHERE id = $1")
+            .bind(id.to_string()).bind(i64::try_from(done).unwrap_or(i64::MAX)).bind(i64::try_from(total).unwrap_or(i64::MAX))
+            .bind(micros(lease_until)).bind(micros(Utc::now()))
+            .execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    async fn finish_task(&self, id: TaskId, result: &serde_json::Value) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE tasks SET status = 'succeeded', result = $2, error = NULL, lease_until = NULL, updated_at = $3 WHERE id = $1")
+            .bind(id.to_string()).bind(to_json(result)?).bind(micros(Utc::now()))
+            .execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    async fn fail_task(&self, id: TaskId, error: &str, max_attempts: i32) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE tasks SET status = CASE WHEN attempts >= $3 THEN 'failed' ELSE 'queued' END, error = $2, \
+             lease_until = NULL, updated_at = $4 WHERE id = $1")
+            .bind(id.to_string()).bind(error).bind(i64::from(max_attempts)).bind(micros(Utc::now()))
+            .execute(pool).await.map(|_| ()).map_err(backend_err))
     }
 }
 

@@ -222,3 +222,41 @@ pub(crate) fn decode_vector(bytes: &[u8]) -> StoreResult<Vec<f32>> {
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect())
 }
+
+pub(crate) type TaskRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+);
+
+pub(crate) const TASK_COLUMNS: &str = "id, workspace_id, kind, params, status, progress_done, progress_total, result, error, attempts, created_at, updated_at";
+
+pub(crate) fn task_from_row(r: TaskRow) -> StoreResult<Task> {
+    Ok(Task {
+        id: TaskId(parse_id(&r.0)?),
+        workspace_id: WorkspaceId(parse_id(&r.1)?),
+        kind: r.2,
+        params: from_json("task params", &r.3)?,
+        status: r.4.parse().map_err(|e| corrupt("task status", e))?,
+        progress_done: u64::try_from(r.5).unwrap_or(0),
+        progress_total: u64::try_from(r.6).unwrap_or(0),
+        result: r
+            .7
+            .as_deref()
+            .map(|t| from_json("task result", t))
+            .transpose()?,
+        error: r.8,
+        attempts: i32::try_from(r.9).unwrap_or(i32::MAX),
+        created_at: time(r.10)?,
+        updated_at: time(r.11)?,
+    })
+}

@@ -73,6 +73,7 @@ suite!(
     api_keys_round_trip,
     orders_belong_to_their_customer,
     embeddings_are_cached_per_model,
+    tasks_are_claimed_once_and_reclaimed_after_a_crash,
 );
 
 async fn workspace(store: &SqlStore) -> Workspace {
@@ -668,5 +669,64 @@ async fn embeddings_are_cached_per_model(store: Arc<SqlStore>) {
             .await
             .expect("batched")
             .is_empty()
+    );
+}
+
+async fn tasks_are_claimed_once_and_reclaimed_after_a_crash(store: Arc<SqlStore>) {
+    let ws = workspace(&store).await;
+    let t = store
+        .create_task(ws.id, "knowledge.sync", &serde_json::json!({"path": "/kb"}))
+        .await
+        .expect("create");
+    assert_eq!(t.status, TaskStatus::Queued);
+    // The first worker "crashes" with an expired lease; the task comes back.
+    let a = store
+        .claim_task(Utc::now() - Duration::seconds(1))
+        .await
+        .expect("claim")
+        .expect("a");
+    assert_eq!((a.id, a.status, a.attempts), (t.id, TaskStatus::Running, 1));
+    let b = store
+        .claim_task(Utc::now() + Duration::seconds(60))
+        .await
+        .expect("claim")
+        .expect("b");
+    assert_eq!((b.id, b.attempts), (t.id, 2));
+    assert!(
+        store
+            .claim_task(Utc::now() + Duration::seconds(60))
+            .await
+            .expect("claim")
+            .is_none(),
+        "leased"
+    );
+    store
+        .task_progress(t.id, 3, 10, Utc::now() + Duration::seconds(60))
+        .await
+        .expect("progress");
+    let mid = store.task(t.id).await.expect("get").expect("task");
+    assert_eq!((mid.progress_done, mid.progress_total), (3, 10));
+    store
+        .finish_task(t.id, &serde_json::json!({"added": 10}))
+        .await
+        .expect("finish");
+    let done = store.task(t.id).await.expect("get").expect("task");
+    assert_eq!(done.status, TaskStatus::Succeeded);
+    assert_eq!(done.result, Some(serde_json::json!({"added": 10})));
+    let f = store
+        .create_task(ws.id, "knowledge.sync", &serde_json::json!({}))
+        .await
+        .expect("create");
+    let c = store
+        .claim_task(Utc::now() + Duration::seconds(60))
+        .await
+        .expect("claim")
+        .expect("c");
+    assert_eq!(c.id, f.id);
+    store.fail_task(f.id, "disk full", 1).await.expect("fail");
+    let failed = store.task(f.id).await.expect("get").expect("task");
+    assert_eq!(
+        (failed.status, failed.error.as_deref()),
+        (TaskStatus::Failed, Some("disk full"))
     );
 }

@@ -15,6 +15,8 @@ pub struct TestApp {
     pub api_key: String,
     /// Key of a second, non-public workspace.
     pub other_key: String,
+    /// The application's data directory; also the only allowed knowledge source root.
+    pub data_dir: PathBuf,
     shutdown: ShutdownHandle,
     _dir: tempfile::TempDir,
 }
@@ -53,6 +55,7 @@ impl TestApp {
         config.storage.data_dir = dir.path().to_path_buf();
         config.server.bind = "127.0.0.1:0".into();
         config.agent.workers = 2;
+        config.knowledge.source_roots = vec![dir.path().to_path_buf()];
         let store = match backend {
             Backend::Sqlite => concierge_server::open_store(&config).await.expect("store"),
             Backend::Postgres => {
@@ -103,6 +106,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             api_key,
             other_key,
+            data_dir: dir.path().to_path_buf(),
             shutdown,
             _dir: dir,
         }

@@ -87,3 +87,109 @@ async fn knowledge_search_shows_each_stage_and_needs_a_key() {
         .expect("json");
     assert_eq!(other["hits"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn a_sync_is_a_queued_task_with_progress_and_a_result() {
+    let app = TestApp::spawn().await;
+    let kb = app.data_dir.join("more-kb");
+    std::fs::create_dir_all(&kb).expect("mkdir");
+    for i in 0..20 {
+        std::fs::write(
+            kb.join(format!("gadget-{i}.md")),
+            format!("# Gadget {i} manual\nGadget {i} pairs with the hub in zebra mode.\n"),
+        )
+        .expect("write");
+    }
+    let res = app
+        .http
+        .post(app.url("/v1/knowledge/sync"))
+        .bearer_auth(&app.api_key)
+        .json(&serde_json::json!({ "path": kb.display().to_string() }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 202);
+    let location = res.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let task: Value = res.json().await.expect("json");
+    assert_eq!(
+        location,
+        format!("/v1/tasks/{}", task["id"].as_str().expect("id"))
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let done = loop {
+        let t: Value = app
+            .get(&location, Some(&app.api_key))
+            .await
+            .json()
+            .await
+            .expect("json");
+        if t["status"] == "succeeded" {
+            break t;
+        }
+        assert_ne!(t["status"], "failed", "{t}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "task did not finish: {t}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (
+            done["progress_done"].as_u64(),
+            done["progress_total"].as_u64()
+        ),
+        (Some(20), Some(20))
+    );
+    assert_eq!(done["result"]["added"], 20);
+    let found: Value = app
+        .get(
+            "/v1/knowledge/search?q=zebra%20mode&k=3",
+            Some(&app.api_key),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        found["hits"][0]["title"]
+            .as_str()
+            .expect("title")
+            .starts_with("Gadget")
+    );
+
+    // Only inside the configured roots, only with a key, only the key's own tasks.
+    let outside = app
+        .http
+        .post(app.url("/v1/knowledge/sync"))
+        .bearer_auth(&app.api_key)
+        .json(&serde_json::json!({ "path": "/etc" }))
+        .send()
+        .await
+        .expect("send");
+    assert_problem(outside, 403, "forbidden").await;
+    let missing = app
+        .http
+        .post(app.url("/v1/knowledge/sync"))
+        .bearer_auth(&app.api_key)
+        .json(&serde_json::json!({ "path": app.data_dir.join("nope").display().to_string() }))
+        .send()
+        .await
+        .expect("send");
+    assert_problem(missing, 422, "invalid_body").await;
+    assert_problem(
+        app.get(&location, Some(&app.other_key)).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(app.get(&location, None).await, 401, "unauthorized").await;
+    assert_problem(
+        app.get("/v1/tasks/not-an-id", Some(&app.api_key)).await,
+        400,
+        "invalid_id",
+    )
+    .await;
+}
