@@ -404,7 +404,7 @@ pub async fn retrieval(
     config: &concierge_config::Config,
 ) -> anyhow::Result<()> {
     use concierge_knowledge::pipeline::{Mode, Pipeline, PipelineConfig};
-    let embedder = concierge_server::embedder(config)?;
+    let embedder = concierge_server::embedder(config).await?;
     let source = concierge_knowledge::JsonlSource::new(&args.corpus)?;
     let snapshot = concierge_knowledge::KnowledgeSource::snapshot(&source).await?;
     for (id, why) in &snapshot.failed {

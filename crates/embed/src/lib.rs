@@ -3,8 +3,11 @@
 //! Architecture invariant: the only crate that knows the embedding wire formats and model files;
 //! the knowledge engine sees vectors.
 
+pub mod local;
+pub mod models;
 pub mod openai;
 
+pub use local::LocalEmbedder;
 pub use openai::OpenAiEmbedder;
 
 /// Scales `v` to unit length (a zero vector stays zero).

