@@ -116,6 +116,7 @@ pub async fn evidence_impl(args: &EvidenceArgs) -> anyhow::Result<serde_json::Va
     let documents = concierge_knowledge::ingest::index_snapshot(
         &index,
         None,
+        None,
         workspace,
         &source.id(),
         &snapshot,
@@ -420,10 +421,18 @@ pub async fn retrieval(
             embedder: e,
             dense: &dense,
         });
+    // Embeddings are cached between runs (keyed by model and text), like the product's store does.
+    let cache = concierge_store::SqlStore::open_sqlite(&config.storage.data_dir.join("eval-cache.db"), 2).await?;
     let started = std::time::Instant::now();
-    let documents =
-        concierge_knowledge::ingest::index_snapshot(&index, vectors, workspace, "eval", &snapshot)
-            .await?;
+    let documents = concierge_knowledge::ingest::index_snapshot(
+        &index,
+        vectors,
+        Some(&cache as &dyn concierge_core::Store),
+        workspace,
+        "eval",
+        &snapshot,
+    )
+    .await?;
     eprintln!(
         "indexed {} documents ({} chunks, {} vectors) in {:.1}s; {} queries",
         documents.len(),

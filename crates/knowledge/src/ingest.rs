@@ -257,11 +257,12 @@ pub async fn sync_source(
     Ok(report)
 }
 
-/// Indexes a snapshot straight into `index` without a store (evaluations, benchmarks); returns
-/// the documents in snapshot order.
+/// Indexes a snapshot straight into `index` without storing documents (evaluations,
+/// benchmarks); `cache` keeps embeddings between runs. Returns the documents in snapshot order.
 pub async fn index_snapshot(
     index: &KnowledgeIndex,
     vectors: Option<Vectors<'_>>,
+    cache: Option<&dyn Store>,
     workspace: WorkspaceId,
     source_id: &str,
     snapshot: &crate::source::Snapshot,
@@ -276,14 +277,14 @@ pub async fn index_snapshot(
         if batch.len() >= 256 {
             index.apply(&batch, &[])?;
             if let Some(v) = vectors {
-                embed_chunks(None, v, &batch).await?;
+                embed_chunks(cache, v, &batch).await?;
             }
             batch.clear();
         }
     }
     index.apply(&batch, &[])?;
     if let Some(v) = vectors {
-        embed_chunks(None, v, &batch).await?;
+        embed_chunks(cache, v, &batch).await?;
     }
     Ok(documents)
 }
