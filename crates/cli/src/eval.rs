@@ -287,6 +287,9 @@ pub struct RetrievalArgs {
     /// Write the figures as JSON.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Weight of the dense ranking in the fusion (BM25's is 1).
+    #[arg(long, default_value_t = concierge_knowledge::pipeline::PipelineConfig::default().dense_weight)]
+    dense_weight: f32,
 }
 
 #[derive(Debug)]
@@ -422,7 +425,9 @@ pub async fn retrieval(
             dense: &dense,
         });
     // Embeddings are cached between runs (keyed by model and text), like the product's store does.
-    let cache = concierge_store::SqlStore::open_sqlite(&config.storage.data_dir.join("eval-cache.db"), 2).await?;
+    let cache =
+        concierge_store::SqlStore::open_sqlite(&config.storage.data_dir.join("eval-cache.db"), 2)
+            .await?;
     let started = std::time::Instant::now();
     let documents = concierge_knowledge::ingest::index_snapshot(
         &index,
@@ -448,6 +453,7 @@ pub async fn retrieval(
         reranker: Default::default(),
         config: PipelineConfig {
             candidates: CHUNK_DEPTH,
+            dense_weight: args.dense_weight,
             ..PipelineConfig::default()
         },
     };

@@ -45,6 +45,8 @@ pub struct PipelineConfig {
     pub rrf_k: f32,
     /// Candidates passed to the reranker.
     pub rerank_depth: usize,
+    /// Weight of the dense list in the fusion (BM25's is 1).
+    pub dense_weight: f32,
 }
 
 impl Default for PipelineConfig {
@@ -53,6 +55,7 @@ impl Default for PipelineConfig {
             candidates: 50,
             rrf_k: 60.0,
             rerank_depth: 30,
+            dense_weight: 1.0,
         }
     }
 }
@@ -86,13 +89,13 @@ pub struct Pipeline {
     pub config: PipelineConfig,
 }
 
-/// Reciprocal-rank fusion of ranked lists.
-pub fn rrf(lists: &[&[Candidate]], k: f32) -> Vec<Candidate> {
+/// Weighted reciprocal-rank fusion of ranked lists: `(list, weight)`.
+pub fn rrf(lists: &[(&[Candidate], f32)], k: f32) -> Vec<Candidate> {
     let mut scores: HashMap<&str, (f32, &Candidate)> = HashMap::new();
-    for list in lists {
+    for (list, weight) in lists {
         for (rank, c) in list.iter().enumerate() {
             let e = scores.entry(c.chunk_id.as_str()).or_insert((0.0, c));
-            e.0 += 1.0 / (k + rank as f32 + 1.0);
+            e.0 += weight / (k + rank as f32 + 1.0);
         }
     }
     let mut fused: Vec<Candidate> = scores
@@ -186,7 +189,10 @@ impl Pipeline {
             Mode::Bm25 => out.bm25.clone(),
             Mode::Dense => out.dense.clone(),
             Mode::Hybrid | Mode::HybridRerank => {
-                out.fused = rrf(&[&out.bm25, &out.dense], self.config.rrf_k);
+                out.fused = rrf(
+                    &[(&out.bm25, 1.0), (&out.dense, self.config.dense_weight)],
+                    self.config.rrf_k,
+                );
                 out.fused.clone()
             }
         };
@@ -254,7 +260,7 @@ mod tests {
     fn rrf_rewards_agreement_between_lists() {
         let a = vec![c("x"), c("y"), c("z")];
         let b = vec![c("y"), c("w")];
-        let fused = rrf(&[&a, &b], 60.0);
+        let fused = rrf(&[(&a, 1.0), (&b, 1.0)], 60.0);
         let ids: Vec<&str> = fused.iter().map(|c| c.chunk_id.as_str()).collect();
         assert_eq!(ids[0], "y", "in both lists");
         assert_eq!(ids.len(), 4);
