@@ -124,7 +124,9 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     let kb = concierge_server::open_knowledge(&config, store.clone()).await?;
     let source = concierge_knowledge::DirectorySource::new(&dir.join("kb"))?;
     let bar = crate::progress_bar();
-    let report = kb.sync(ws.id, &source, &|done, total| bar(done, total)).await?;
+    let report = kb
+        .sync(ws.id, &source, &|done, total| bar(done, total))
+        .await?;
     eprintln!();
     for e in &report.errors {
         eprintln!("skipped {e}");

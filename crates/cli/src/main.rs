@@ -2,6 +2,7 @@
 //! into the library crates.
 
 mod bench;
+mod bench_retrieval;
 mod chat;
 mod demo;
 mod eval;
@@ -110,6 +111,8 @@ enum ModelsCommand {
 enum BenchCommand {
     /// Concurrent conversations against a running server; prints turn latency and throughput.
     Chat(bench::BenchArgs),
+    /// Embedding throughput (against the Python peer), ingestion, and search latency at 10k and 100k chunks.
+    Retrieval(bench_retrieval::RetrievalBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -188,6 +191,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Bench {
             command: BenchCommand::Chat(args),
         } => bench::run(args).await?,
+        Command::Bench {
+            command: BenchCommand::Retrieval(args),
+        } => bench_retrieval::run(args, &load_config(cli.config.as_ref())?).await?,
         Command::Eval {
             command: EvalCommand::Evidence(args),
         } => eval::evidence(args).await?,

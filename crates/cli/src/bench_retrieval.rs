@@ -1,0 +1,277 @@
+//! `concierge bench retrieval`: embedding throughput (against the Python peer, same texts, same
+//! model), ingestion throughput, and search latency at 10k and 100k chunks, with memory.
+
+use anyhow::{Context, bail};
+use concierge_core::{Document, DocumentId, Principals, WorkspaceId};
+use concierge_knowledge::dense::{DenseIndex, DenseItem};
+use concierge_knowledge::embed::chunk_text_for_embedding;
+use concierge_knowledge::ingest::make_chunks;
+use concierge_knowledge::pipeline::{Mode, Pipeline, PipelineConfig};
+use concierge_knowledge::{KnowledgeIndex, KnowledgeSource};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct RetrievalBenchArgs {
+    /// Real text to build the corpus from (JSONL `{"id","title","content"}`); chunks are repeated
+    /// with new ids up to each size.
+    #[arg(long)]
+    corpus: PathBuf,
+    /// Questions, one per line.
+    #[arg(long)]
+    queries: PathBuf,
+    /// Index sizes in chunks.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    sizes: Vec<usize>,
+    /// Chunks embedded for the throughput figure.
+    #[arg(long, default_value_t = 512)]
+    sample: usize,
+    /// Python with sentence-transformers for the peer comparison (skipped when absent).
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// A sentence-transformers model folder for the peer (the original all-MiniLM-L6-v2 files).
+    #[arg(long)]
+    peer_model: Option<PathBuf>,
+}
+
+fn rss_mib(key: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+pub async fn run(
+    args: RetrievalBenchArgs,
+    config: &concierge_config::Config,
+) -> anyhow::Result<()> {
+    let Some(embedder) = concierge_server::embedder(config).await? else {
+        bail!(
+            "no embedder is available (knowledge.embeddings.provider, or `concierge models fetch`)"
+        );
+    };
+    let source = concierge_knowledge::JsonlSource::new(&args.corpus)?;
+    let snapshot = source.snapshot().await?;
+    let workspace = WorkspaceId::new();
+    // Real chunks as the product makes them.
+    let mut base: Vec<(Document, concierge_core::Chunk)> = Vec::new();
+    for d in &snapshot.documents {
+        let id = DocumentId::new();
+        let doc = concierge_knowledge::ingest::to_document(id, workspace, "bench", d);
+        for c in make_chunks(id, &d.markdown) {
+            base.push((doc.clone(), c));
+        }
+    }
+    if base.is_empty() {
+        bail!("{} has no text", args.corpus.display());
+    }
+    let queries: Vec<String> = std::fs::read_to_string(&args.queries)
+        .with_context(|| format!("cannot read {}", args.queries.display()))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    println!(
+        "corpus: {} documents, {} real chunks; {} queries; RSS {:.0} MiB",
+        snapshot.documents.len(),
+        base.len(),
+        queries.len(),
+        rss_mib("VmRSS:")
+    );
+
+    // 1. Embedding throughput on real chunks (median of 3 runs), and the Python peer.
+    let sample: Vec<String> = base
+        .iter()
+        .take(args.sample)
+        .map(|(d, c)| chunk_text_for_embedding(&d.title, &c.heading_path, &c.text))
+        .collect();
+    let words = sample
+        .iter()
+        .map(|t| t.split_whitespace().count())
+        .sum::<usize>() as f64
+        / sample.len() as f64;
+    embedder
+        .embed(&sample[..sample.len().min(32)])
+        .await
+        .map_err(|e| anyhow::anyhow!(e.0))?;
+    let mut rates = Vec::new();
+    let mut vectors = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        vectors = embedder
+            .embed(&sample)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.0))?;
+        rates.push(sample.len() as f64 / t.elapsed().as_secs_f64());
+    }
+    let ours = median(rates.clone());
+    println!(
+        "embedding: {} chunks of ~{:.0} words (~{:.0} tokens), {}: {:.1} chunks/s (runs {:?})",
+        sample.len(),
+        words,
+        words * 1.3,
+        embedder.model_id(),
+        ours,
+        rates.iter().map(|r| format!("{r:.1}")).collect::<Vec<_>>()
+    );
+    match peer(&args, &sample, config.knowledge.embeddings.threads) {
+        Ok(p) => println!(
+            "python peer: sentence-transformers, same texts, batch 32: {:.1} chunks/s (peak RSS {:.0} MiB); ratio ours/peer = {:.2}",
+            p.0,
+            p.1,
+            ours / p.0
+        ),
+        Err(e) => println!("python peer: not measured ({e})"),
+    }
+
+    // 2. Search latency at each size: real chunks repeated with new ids (vectors reused).
+    let vectors_by_text: Vec<Vec<f32>> = {
+        let mut all = vectors;
+        let rest: Vec<String> = base
+            .iter()
+            .skip(sample.len())
+            .map(|(d, c)| chunk_text_for_embedding(&d.title, &c.heading_path, &c.text))
+            .collect();
+        let t = Instant::now();
+        for group in rest.chunks(256) {
+            all.extend(
+                embedder
+                    .embed(group)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.0))?,
+            );
+        }
+        if !rest.is_empty() {
+            println!(
+                "ingestion: embedded the other {} chunks at {:.1} chunks/s; RSS {:.0} MiB (peak {:.0} MiB)",
+                rest.len(),
+                rest.len() as f64 / t.elapsed().as_secs_f64(),
+                rss_mib("VmRSS:"),
+                rss_mib("VmHWM:")
+            );
+        }
+        all
+    };
+    let principals = Principals::public();
+    for &size in &args.sizes {
+        let index = Arc::new(KnowledgeIndex::in_memory()?);
+        let dense = Arc::new(DenseIndex::new());
+        let started = Instant::now();
+        let mut batch = Vec::new();
+        let mut items = Vec::new();
+        for i in 0..size {
+            let (doc, chunk) = &base[i % base.len()];
+            let id = DocumentId::new();
+            let doc = Document { id, ..doc.clone() };
+            let chunk = concierge_core::Chunk {
+                id: concierge_core::Chunk::id_for(id, 0),
+                document_id: id,
+                ..chunk.clone()
+            };
+            items.push(DenseItem {
+                chunk_id: chunk.id.clone(),
+                document_id: id,
+                workspace,
+                acl: doc.acl.clone(),
+                vector: vectors_by_text[i % base.len()].clone(),
+            });
+            batch.push((doc, vec![chunk]));
+            if batch.len() == 5000 {
+                index.apply(&batch, &[])?;
+                batch.clear();
+            }
+        }
+        index.apply(&batch, &[])?;
+        dense.upsert(items);
+        let build = started.elapsed().as_secs_f64();
+        let pipeline = Pipeline {
+            index,
+            dense,
+            embedder: Some(embedder.clone()),
+            reranker: Default::default(),
+            config: PipelineConfig::default(),
+        };
+        for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid, Mode::HybridRerank] {
+            let mut lat = Vec::new();
+            for _ in 0..2 {
+                for q in &queries {
+                    let t = Instant::now();
+                    pipeline
+                        .retrieve(workspace, &principals, q, 8, mode)
+                        .await?;
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            lat.sort_by(|a, b| a.total_cmp(b));
+            println!(
+                "search {size:>6} chunks {:<14} p50={:.2} ms p99={:.2} ms",
+                mode.name(),
+                crate::bench::percentile(&lat, 50.0),
+                crate::bench::percentile(&lat, 99.0)
+            );
+        }
+        println!(
+            "index {size:>6} chunks: built in {build:.1}s; RSS {:.0} MiB (peak {:.0} MiB)",
+            rss_mib("VmRSS:"),
+            rss_mib("VmHWM:")
+        );
+    }
+    Ok(())
+}
+
+/// Runs the Python peer on the same texts; returns (chunks/s, peak RSS MiB).
+fn peer(args: &RetrievalBenchArgs, texts: &[String], threads: usize) -> anyhow::Result<(f64, f64)> {
+    let model = args
+        .peer_model
+        .clone()
+        .context("pass --peer-model (a sentence-transformers folder of all-MiniLM-L6-v2)")?;
+    let dir = std::env::temp_dir().join(format!("concierge-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let script = dir.join("peer.py");
+    let input = dir.join("texts.txt");
+    std::fs::write(&script, include_str!("bench_assets/peer.py"))?;
+    std::fs::write(
+        &input,
+        texts
+            .iter()
+            .map(|t| t.replace('\n', " "))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )?;
+    let out = std::process::Command::new(&args.python)
+        .arg(&script)
+        .arg(&model)
+        .arg(&input)
+        .arg(threads.to_string())
+        .output()
+        .with_context(|| format!("cannot run {}", args.python))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if !out.status.success() {
+        bail!(
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("peer failed")
+        );
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.trim().lines().last().unwrap_or("{}"))?;
+    Ok((
+        v["chunks_per_second"].as_f64().unwrap_or(f64::NAN),
+        v["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
+    ))
+}
