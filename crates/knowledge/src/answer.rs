@@ -50,11 +50,16 @@ const SECOND_SOURCE_EVIDENCE: f32 = 0.9;
 
 /// IDF-weighted share of the query's content words found in the text.
 fn coverage(index: &KnowledgeIndex, terms: &[QueryTerm], text: &str) -> f32 {
+    let stems: HashSet<String> = index.stems(text).into_iter().collect();
+    stem_coverage(&stems, terms)
+}
+
+/// IDF-weighted share of the query's content words among `stems`.
+pub(crate) fn stem_coverage(stems: &HashSet<String>, terms: &[QueryTerm]) -> f32 {
     let total: f32 = terms.iter().map(|t| t.idf).sum();
     if total <= 0.0 {
         return 0.0;
     }
-    let stems: HashSet<String> = index.stems(text).into_iter().collect();
     terms
         .iter()
         .filter(|t| stems.contains(&t.stem))

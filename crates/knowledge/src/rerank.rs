@@ -1,8 +1,8 @@
 //! The reranker: a linear model over features of a (query, passage) pair that a fused
 //! first-stage ranking does not use well: how much of the query the title, the headings and the
-//! best sentence cover, term proximity, the dense similarity and the BM25 score relative to the
-//! best one. Weights are learned offline (`concierge eval retrieval --train-reranker`) with
-//! cross-validation on development qrels; the defaults below come from that run.
+//! best sentence cover, the dense similarity and the BM25 score relative to the best one.
+//! The weights below are hand-set, not learned: learning them with cross-validation on
+//! development qrels is still to do, and docs/evaluation.md shows they do not help yet.
 
 use crate::index::{Hit, KnowledgeIndex, QueryTerm};
 use crate::pipeline::Candidate;
@@ -26,25 +26,14 @@ pub struct Reranker {
 
 impl Default for Reranker {
     fn default() -> Self {
-        // Placeholder until learned weights land: the fused rank dominates, coverage features nudge.
+        // Hand-set: the fused rank dominates, coverage features nudge.
         Self {
             weights: [60.0, 1.0, 0.3, 0.3, 0.2, 0.3, 0.3],
         }
     }
 }
 
-fn coverage(stems: &HashSet<String>, terms: &[QueryTerm]) -> f32 {
-    let total: f32 = terms.iter().map(|t| t.idf).sum();
-    if total <= 0.0 {
-        return 0.0;
-    }
-    terms
-        .iter()
-        .filter(|t| stems.contains(&t.stem))
-        .map(|t| t.idf)
-        .sum::<f32>()
-        / total
-}
+use crate::answer::stem_coverage as coverage;
 
 impl Reranker {
     /// The feature vector of one candidate.
