@@ -59,6 +59,10 @@ impl LocalEmbedder {
             .map_err(|e| err(ort::Error::<()>::from(e)))?
             .with_intra_threads(threads.max(1))
             .map_err(|e| err(ort::Error::<()>::from(e)))?
+            // Input shapes change with every batch; memory patterns would be planned (and kept)
+            // per shape.
+            .with_memory_pattern(false)
+            .map_err(|e| err(ort::Error::<()>::from(e)))?
             .with_inter_threads(1)
             .map_err(|e| err(ort::Error::<()>::from(e)))?
             .commit_from_file(&files.model)
