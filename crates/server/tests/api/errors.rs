@@ -7,7 +7,7 @@ async fn malformed_requests_get_precise_problems() {
     let app = TestApp::spawn().await;
     let conv = app.create_conversation().await;
     let messages = app.url(&format!("/v1/conversations/{}/messages", conv.id));
-    let post = |body: &'static str, ct: &'static str| {
+    let post = |body: String, ct: &'static str| {
         app.http
             .post(messages.clone())
             .bearer_auth(&conv.token)
@@ -17,16 +17,21 @@ async fn malformed_requests_get_precise_problems() {
     };
 
     let p = assert_problem(
-        post("{\"text\": ", "application/json").await.expect("send"),
+        post("{\"text\": ".into(), "application/json")
+            .await
+            .expect("send"),
         400,
         "malformed_json",
     )
     .await;
     assert!(p["detail"].as_str().unwrap_or("").contains("JSON"), "{p}");
     let p = assert_problem(
-        post("{\"text\": \"hi\", \"colour\": 1}", "application/json")
-            .await
-            .expect("send"),
+        post(
+            "{\"text\": \"hi\", \"colour\": 1}".into(),
+            "application/json",
+        )
+        .await
+        .expect("send"),
         422,
         "invalid_body",
     )
@@ -36,7 +41,7 @@ async fn malformed_requests_get_precise_problems() {
         "names the unknown field: {p}"
     );
     assert_problem(
-        post("{\"text\": 42}", "application/json")
+        post("{\"text\": 42}".into(), "application/json")
             .await
             .expect("send"),
         422,
@@ -44,13 +49,13 @@ async fn malformed_requests_get_precise_problems() {
     )
     .await;
     assert_problem(
-        post("{}", "application/json").await.expect("send"),
+        post("{}".into(), "application/json").await.expect("send"),
         422,
         "invalid_body",
     )
     .await;
     assert_problem(
-        post("{\"text\": \"   \"}", "application/json")
+        post("{\"text\": \"   \"}".into(), "application/json")
             .await
             .expect("send"),
         422,
@@ -58,7 +63,7 @@ async fn malformed_requests_get_precise_problems() {
     )
     .await;
     assert_problem(
-        post("{\"text\": \"hi\"} trailing", "application/json")
+        post("{\"text\": \"hi\"} trailing".into(), "application/json")
             .await
             .expect("send"),
         400,
@@ -66,7 +71,7 @@ async fn malformed_requests_get_precise_problems() {
     )
     .await;
     assert_problem(
-        post("text=hi", "application/x-www-form-urlencoded")
+        post("text=hi".into(), "application/x-www-form-urlencoded")
             .await
             .expect("send"),
         415,
@@ -75,26 +80,10 @@ async fn malformed_requests_get_precise_problems() {
     .await;
 
     let huge = format!("{{\"text\": \"{}\"}}", "a".repeat(200_000));
-    let res = app
-        .http
-        .post(messages.clone())
-        .bearer_auth(&conv.token)
-        .header("content-type", "application/json")
-        .body(huge)
-        .send()
-        .await
-        .expect("send");
+    let res = post(huge, "application/json").await.expect("send");
     assert_problem(res, 413, "payload_too_large").await;
     let long = format!("{{\"text\": \"{}\"}}", "a".repeat(5000));
-    let res = app
-        .http
-        .post(messages.clone())
-        .bearer_auth(&conv.token)
-        .header("content-type", "application/json")
-        .body(long)
-        .send()
-        .await
-        .expect("send");
+    let res = post(long, "application/json").await.expect("send");
     assert_problem(res, 422, "invalid_body").await;
 
     let res = app
