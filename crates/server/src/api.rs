@@ -603,9 +603,10 @@ fn event_stream(
     staff: bool,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(64);
+    // Subscribe before the response goes out (so a client that posts right after opening the
+    // stream gets every delta) and before reading the backlog (so nothing falls in between).
+    let mut live = state.service.hub.subscribe(conversation);
     tokio::spawn(async move {
-        // Subscribe before reading the backlog so nothing falls between the two.
-        let mut live = state.service.hub.subscribe(conversation);
         metrics::gauge!("concierge_sse_streams").increment(1.0);
         let mut wake = true;
         loop {
