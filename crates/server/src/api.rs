@@ -16,6 +16,7 @@ use chrono::Utc;
 use concierge_core as core;
 use concierge_core::{IdempotencyKey, LiveEvent};
 use futures::Stream;
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -596,6 +597,27 @@ fn sse_stored(event: &core::Event) -> Option<SseEvent> {
         .ok()
 }
 
+/// Sends a live (never stored) event; returns false when the client is gone.
+async fn forward_live(
+    tx: &mpsc::Sender<Result<SseEvent, Infallible>>,
+    event: LiveEvent,
+    finished: &HashSet<uuid::Uuid>,
+) -> bool {
+    let sse = match event {
+        LiveEvent::Delta { message_id, delta } if !finished.contains(&message_id.0) => {
+            let data = serde_json::json!({"type": "message.delta", "message_id": message_id.0, "delta": delta});
+            SseEvent::default()
+                .event("message.delta")
+                .data(data.to_string())
+        }
+        LiveEvent::Typing => SseEvent::default()
+            .event("typing")
+            .data(r#"{"type":"typing","author":"ai"}"#),
+        _ => return true,
+    };
+    tx.send(Ok(sse)).await.is_ok()
+}
+
 fn event_stream(
     state: Arc<AppState>,
     conversation: core::ConversationId,
@@ -608,9 +630,24 @@ fn event_stream(
     let mut live = state.service.hub.subscribe(conversation);
     tokio::spawn(async move {
         metrics::gauge!("concierge_sse_streams").increment(1.0);
+        // Messages already sent whole on this stream: late deltas for them are dropped.
+        let mut finished: HashSet<uuid::Uuid> = HashSet::new();
         let mut wake = true;
-        loop {
+        'stream: loop {
             if wake {
+                // A reply's deltas are published before the reply is stored: forward the ones
+                // already queued first, so a message never shows up before its own deltas.
+                loop {
+                    match live.try_recv() {
+                        Ok(event) => {
+                            if !forward_live(&tx, event, &finished).await {
+                                break 'stream;
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                        Err(_) => break,
+                    }
+                }
                 match state
                     .service
                     .store
@@ -620,14 +657,16 @@ fn event_stream(
                     Ok(events) => {
                         for e in events {
                             after = e.seq;
+                            if let core::EventPayload::MessageCreated { message } = &e.payload {
+                                finished.insert(message.id.0);
+                            }
                             if !(staff || e.payload.is_customer_visible()) {
                                 continue;
                             }
                             if let Some(sse) = sse_stored(&e)
                                 && tx.send(Ok(sse)).await.is_err()
                             {
-                                metrics::gauge!("concierge_sse_streams").decrement(1.0);
-                                return;
+                                break 'stream;
                             }
                         }
                     }
@@ -640,14 +679,10 @@ fn event_stream(
             tokio::select! {
                 received = live.recv() => match received {
                     Ok(LiveEvent::Appended(_)) => wake = true,
-                    Ok(LiveEvent::Delta { message_id, delta }) => {
-                        let data = serde_json::json!({"type": "message.delta", "message_id": message_id.0, "delta": delta});
-                        let sse = SseEvent::default().event("message.delta").data(data.to_string());
-                        if tx.send(Ok(sse)).await.is_err() { break; }
-                    }
-                    Ok(LiveEvent::Typing) => {
-                        let sse = SseEvent::default().event("typing").data(r#"{"type":"typing","author":"ai"}"#);
-                        if tx.send(Ok(sse)).await.is_err() { break; }
+                    Ok(event) => {
+                        if !forward_live(&tx, event, &finished).await {
+                            break;
+                        }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => wake = true,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => {
