@@ -7,7 +7,7 @@
 
 use crate::embed::dot;
 use concierge_core::{DocumentId, Principals, WorkspaceId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ struct Inner {
     /// Row-major, `entries.len() * dims`.
     vectors: Vec<f32>,
     by_chunk: HashMap<String, usize>,
+    /// Documents with at least one vector, so removing absent ones costs nothing.
+    documents: HashSet<DocumentId>,
 }
 
 /// One chunk's vector with what the search filters on.
@@ -84,6 +86,7 @@ impl DenseIndex {
                 tracing::warn!(chunk_id, "vector of a different dimension ignored");
                 continue;
             }
+            inner.documents.insert(document_id);
             let entry = Entry {
                 chunk_id: chunk_id.clone(),
                 document_id,
@@ -111,15 +114,25 @@ impl DenseIndex {
         let Ok(mut inner) = self.inner.write() else {
             return;
         };
-        if documents.is_empty() || inner.entries.is_empty() {
+        // Syncs call this for every batch (new documents included): only rebuild when one of
+        // the documents actually has vectors.
+        let present: HashSet<DocumentId> = documents
+            .iter()
+            .filter(|d| inner.documents.contains(d))
+            .copied()
+            .collect();
+        if present.is_empty() {
             return;
         }
         let dims = inner.dims;
         let old_entries = std::mem::take(&mut inner.entries);
         let old_vectors = std::mem::take(&mut inner.vectors);
         inner.by_chunk.clear();
+        for d in &present {
+            inner.documents.remove(d);
+        }
         for (row, entry) in old_entries.into_iter().enumerate() {
-            if documents.contains(&entry.document_id) {
+            if present.contains(&entry.document_id) {
                 continue;
             }
             let new_row = inner.entries.len();

@@ -8,13 +8,12 @@ use crate::chunk::chunk_markdown;
 use crate::dense::{DenseIndex, DenseItem};
 use crate::embed::{Embedder, chunk_text_for_embedding, text_hash};
 use crate::index::KnowledgeIndex;
-use crate::source::{DirectorySource, KnowledgeSource, SourceDocument};
+use crate::source::{KnowledgeSource, SourceDocument};
 use crate::{KnowledgeError, Result};
 use chrono::Utc;
 use concierge_core::{Chunk, Document, DocumentId, Store, WorkspaceId};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestReport {
@@ -287,15 +286,4 @@ pub async fn index_snapshot(
         embed_chunks(cache, v, &batch).await?;
     }
     Ok(documents)
-}
-
-/// Syncs a directory (see [`DirectorySource`]).
-pub async fn ingest_dir(
-    store: &dyn Store,
-    index: &KnowledgeIndex,
-    workspace: WorkspaceId,
-    dir: &Path,
-) -> Result<IngestReport> {
-    let source = DirectorySource::new(dir)?;
-    sync_source(store, index, None, workspace, &source, &|_, _| {}).await
 }

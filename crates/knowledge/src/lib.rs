@@ -20,7 +20,7 @@ pub mod text;
 pub use answer::{Answer, AnswerConfig, compose_answer};
 pub use base::KnowledgeBase;
 pub use index::{Hit, KnowledgeIndex};
-pub use ingest::{IngestReport, ingest_dir, sync_source};
+pub use ingest::{IngestReport, sync_source};
 pub use source::{DirectorySource, JsonlSource, KnowledgeSource, SourceDocument};
 
 #[derive(Debug, thiserror::Error)]

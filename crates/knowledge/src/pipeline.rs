@@ -3,7 +3,7 @@
 //! evaluation use this same pipeline.
 
 use crate::dense::DenseIndex;
-use crate::embed::{Embedder, dot};
+use crate::embed::Embedder;
 use crate::index::{Hit, KnowledgeIndex, QueryTerm};
 use crate::rerank::Reranker;
 use crate::{KnowledgeError, Result};
@@ -237,11 +237,6 @@ impl Pipeline {
             .collect();
         Ok(out)
     }
-}
-
-/// Cosine of unit vectors (kept here so callers need not know the vectors are normalized).
-pub fn similarity(a: &[f32], b: &[f32]) -> f32 {
-    dot(a, b)
 }
 
 #[cfg(test)]
