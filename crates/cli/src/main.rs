@@ -151,8 +151,10 @@ fn progress_bar() -> impl Fn(usize, usize) + Send + Sync {
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // hnsw_rs logs every graph build and dump at INFO.
+        tracing_subscriber::EnvFilter::new(format!("{},hnsw_rs=warn", config.log.level))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -89,6 +89,11 @@ pub struct KnowledgeConfig {
     /// Folders under which `POST /v1/knowledge/sync` may read sources (directories or JSONL
     /// files). Empty: syncs only from the command line.
     pub source_roots: Vec<PathBuf>,
+    /// Live vectors from which dense search uses the HNSW graph (persisted under
+    /// `<data_dir>/dense`) instead of an exact scan.
+    pub ann_threshold: usize,
+    /// HNSW candidate list size while searching: higher is more exact and slower.
+    pub ann_ef_search: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +162,8 @@ impl Default for KnowledgeConfig {
             max_citations: 3,
             embeddings: EmbeddingsConfig::default(),
             source_roots: Vec::new(),
+            ann_threshold: 20_000,
+            ann_ef_search: 96,
         }
     }
 }
@@ -475,6 +482,11 @@ fn validate(loaded: &Loaded) -> Vec<ConfigIssue> {
         (0.0..=1.0).contains(&c.knowledge.min_evidence),
         "knowledge.min_evidence",
         format!("{} is outside 0..=1", c.knowledge.min_evidence),
+    );
+    check(
+        (16..=4096).contains(&c.knowledge.ann_ef_search),
+        "knowledge.ann_ef_search",
+        format!("{} is outside 16..=4096", c.knowledge.ann_ef_search),
     );
     check(
         (1..=10).contains(&c.knowledge.max_citations),

@@ -63,4 +63,24 @@ async fn matches_the_reference_model() {
             .expect("tokens")
             >= 5
     );
+
+    // The chunker's model-independent token estimate against this tokenizer, over every chunk
+    // of the demo help center: close in total, and never far over the model's window.
+    let kb = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/kb");
+    let (mut estimated, mut real, mut chunks, mut worst) = (0usize, 0usize, 0usize, 0usize);
+    for entry in std::fs::read_dir(&kb).expect("demo kb") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
+        for chunk in concierge_knowledge::chunk::chunk_markdown(&text) {
+            let r = embedder.count_tokens(&chunk.text).expect("tokens");
+            estimated += concierge_knowledge::chunk::estimate_tokens(&chunk.text);
+            real += r;
+            worst = worst.max(r);
+            chunks += 1;
+        }
+    }
+    let ratio = estimated as f64 / real as f64;
+    eprintln!("{chunks} chunks: estimated/real tokens = {ratio:.3}, longest chunk {worst} tokens");
+    assert!(chunks > 60);
+    assert!((0.85..=1.15).contains(&ratio), "estimate/real = {ratio}");
+    assert!(worst <= 300, "a chunk of {worst} real tokens");
 }

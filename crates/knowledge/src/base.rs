@@ -34,6 +34,24 @@ impl KnowledgeBase {
         Self { store, pipeline }
     }
 
+    /// Uses `dense` (e.g. one persisted with [`DenseIndex::open`]) for the vectors.
+    pub fn with_dense(mut self, dense: DenseIndex) -> Self {
+        self.pipeline.dense = Arc::new(dense);
+        self
+    }
+
+    /// Compacts the dense index, builds or drops its graph and saves it (off the async
+    /// threads: building a large graph takes seconds).
+    async fn settle_dense(&self) {
+        if self.pipeline.embedder.is_none() {
+            return;
+        }
+        let dense = Arc::clone(&self.pipeline.dense);
+        if let Err(e) = tokio::task::spawn_blocking(move || dense.settle()).await {
+            tracing::warn!(error = %e, "dense index settling failed");
+        }
+    }
+
     pub fn index(&self) -> &KnowledgeIndex {
         &self.pipeline.index
     }
@@ -55,6 +73,7 @@ impl KnowledgeBase {
         if let Some(vectors) = self.vectors() {
             load_dense(self.store.as_ref(), vectors).await?;
         }
+        self.settle_dense().await;
         Ok(())
     }
 
@@ -65,7 +84,7 @@ impl KnowledgeBase {
         source: &dyn KnowledgeSource,
         progress: Progress<'_>,
     ) -> Result<IngestReport> {
-        sync_source(
+        let report = sync_source(
             self.store.as_ref(),
             &self.pipeline.index,
             self.vectors(),
@@ -73,7 +92,10 @@ impl KnowledgeBase {
             source,
             progress,
         )
-        .await
+        .await;
+        // Also after a failed sync: what was applied stays consistent.
+        self.settle_dense().await;
+        report
     }
 
     /// The full pipeline (or BM25 alone without an embedder).

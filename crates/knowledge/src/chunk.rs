@@ -1,12 +1,54 @@
 //! Structure-aware chunking: Markdown is split along headings into sections, sections into
-//! blocks (paragraphs, lists, tables, code), and blocks are packed into chunks of bounded size.
-//! Every chunk carries the heading path above it.
+//! blocks (paragraphs, lists, tables, code), and blocks are packed into chunks of a bounded
+//! number of tokens. When a section needs more than one chunk, each chunk after the first
+//! repeats the last sentences of the previous one (the overlap), so a fact that straddles the
+//! cut is whole in one of them. Every chunk carries the heading path above it.
 
 use crate::text::sentences;
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
-/// Upper bound of a chunk's text, in characters (about 250 tokens of English).
-pub const MAX_CHUNK_CHARS: usize = 1200;
+/// Bounds of a chunk's text, in (estimated) model tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkLimits {
+    /// At most this many tokens of text per chunk (a single sentence longer than that is kept
+    /// whole rather than cut mid-sentence). The embedding model reads 256 tokens, and the
+    /// title and heading path come first.
+    pub max_tokens: usize,
+    /// Tokens of trailing sentences repeated at the start of the next chunk of a section.
+    pub overlap_tokens: usize,
+}
+
+impl Default for ChunkLimits {
+    fn default() -> Self {
+        Self {
+            max_tokens: 220,
+            overlap_tokens: 40,
+        }
+    }
+}
+
+/// An estimate of the WordPiece tokens of `text` (the all-MiniLM-L6-v2 / BERT vocabulary):
+/// one per punctuation mark, and per run of letters or digits one per started eight characters
+/// (common English words are one token, long or rare ones split). It does not depend on which
+/// embedding model is configured, so chunk boundaries (and chunk ids) stay put when the model
+/// changes. Its agreement with the real tokenizer is checked on the demo help center by the
+/// embedding crate's model tests.
+pub fn estimate_tokens(text: &str) -> usize {
+    let mut tokens = 0;
+    let mut run = 0usize;
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            run += 1;
+            continue;
+        }
+        tokens += run.div_ceil(8);
+        run = 0;
+        if !c.is_whitespace() {
+            tokens += 1;
+        }
+    }
+    tokens + run.div_ceil(8)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChunkDraft {
@@ -185,43 +227,98 @@ fn clean(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Splits a Markdown body into chunks. Blocks under the same heading path are packed together up
-/// to [`MAX_CHUNK_CHARS`]; a longer block is split at sentence boundaries.
+/// Splits a Markdown body into chunks with the default [`ChunkLimits`].
 pub fn chunk_markdown(markdown: &str) -> Vec<ChunkDraft> {
+    chunk_markdown_with(markdown, ChunkLimits::default())
+}
+
+/// Splits a Markdown body into chunks. Blocks under the same heading path are packed together up
+/// to `limits.max_tokens`; a longer block is split at line or sentence boundaries; a chunk that
+/// continues a section starts with the overlap.
+pub fn chunk_markdown_with(markdown: &str, limits: ChunkLimits) -> Vec<ChunkDraft> {
     let mut out: Vec<ChunkDraft> = Vec::new();
-    let mut current: Option<ChunkDraft> = None;
+    let mut current: Option<(ChunkDraft, usize)> = None;
     for block in blocks(markdown) {
-        for piece in split_long(&block.text) {
+        // Pieces of a long block leave room for the overlap in front of them.
+        let piece_bound = limits
+            .max_tokens
+            .saturating_sub(limits.overlap_tokens)
+            .max(limits.max_tokens / 2);
+        for piece in split_long(&block.text, piece_bound) {
+            let tokens = estimate_tokens(&piece);
             match current.as_mut() {
-                Some(c)
+                Some((c, used))
                     if c.heading_path == block.heading_path
-                        && c.text.len() + 2 + piece.len() <= MAX_CHUNK_CHARS =>
+                        && *used + tokens <= limits.max_tokens =>
                 {
                     c.text.push_str("\n\n");
                     c.text.push_str(&piece);
+                    *used += tokens;
                 }
                 _ => {
-                    if let Some(done) = current.take() {
+                    let mut text = String::new();
+                    if let Some((done, _)) = current.take() {
+                        if done.heading_path == block.heading_path {
+                            text = overlap(&done.text, limits.overlap_tokens);
+                        }
                         out.push(done);
                     }
-                    current = Some(ChunkDraft {
-                        heading_path: block.heading_path.clone(),
-                        text: piece,
-                    });
+                    // The overlap never pushes a chunk over the bound.
+                    if estimate_tokens(&text) + tokens > limits.max_tokens {
+                        text.clear();
+                    }
+                    if !text.is_empty() {
+                        text.push_str("\n\n");
+                    }
+                    text.push_str(&piece);
+                    let used = estimate_tokens(&text);
+                    current = Some((
+                        ChunkDraft {
+                            heading_path: block.heading_path.clone(),
+                            text,
+                        },
+                        used,
+                    ));
                 }
             }
         }
     }
-    out.extend(current);
+    out.extend(current.map(|(c, _)| c));
     out
 }
 
-fn split_long(text: &str) -> Vec<String> {
-    if text.len() <= MAX_CHUNK_CHARS {
+/// The last whole sentences (or list lines) of `text` within `budget` tokens.
+fn overlap(text: &str, budget: usize) -> String {
+    if budget == 0 {
+        return String::new();
+    }
+    let last_block = text.rsplit("\n\n").next().unwrap_or(text);
+    let (parts, sep): (Vec<String>, &str) = if last_block.contains('\n') {
+        (last_block.lines().map(str::to_string).collect(), "\n")
+    } else {
+        (sentences(last_block), " ")
+    };
+    let mut kept: Vec<String> = Vec::new();
+    let mut used = 0;
+    for part in parts.into_iter().rev() {
+        let t = estimate_tokens(&part);
+        if used + t > budget {
+            break;
+        }
+        used += t;
+        kept.push(part);
+    }
+    kept.reverse();
+    kept.join(sep)
+}
+
+fn split_long(text: &str, max_tokens: usize) -> Vec<String> {
+    if estimate_tokens(text) <= max_tokens {
         return vec![text.to_string()];
     }
     let mut pieces = Vec::new();
     let mut current = String::new();
+    let mut used = 0;
     let parts: Vec<String> = if text.contains('\n') {
         text.lines().map(str::to_string).collect()
     } else {
@@ -229,14 +326,17 @@ fn split_long(text: &str) -> Vec<String> {
     };
     let sep = if text.contains('\n') { "\n" } else { " " };
     for part in parts {
-        if !current.is_empty() && current.len() + 1 + part.len() > MAX_CHUNK_CHARS {
+        let t = estimate_tokens(&part);
+        if !current.is_empty() && used + t > max_tokens {
             pieces.push(std::mem::take(&mut current));
+            used = 0;
         }
         if !current.is_empty() {
             current.push_str(sep);
         }
         // A single sentence longer than the bound is kept whole rather than cut mid-sentence.
         current.push_str(&part);
+        used += t;
     }
     if !current.is_empty() {
         pieces.push(current);
@@ -266,24 +366,60 @@ mod tests {
     }
 
     #[test]
-    fn long_sections_are_split_within_the_bound() {
-        let sentence = "This sentence is about forty-five characters. ";
+    fn long_sections_are_split_within_the_bound_with_overlap() {
         let md = format!(
             "## Big\n{}\n\n{}\n",
-            sentence.repeat(40),
-            sentence.repeat(40)
+            (0..40)
+                .map(|i| format!("Sentence number {i} is about the fees. "))
+                .collect::<String>(),
+            (40..80)
+                .map(|i| format!("Sentence number {i} is about the fees. "))
+                .collect::<String>(),
         );
+        let limits = ChunkLimits::default();
         let chunks = chunk_markdown(&md);
         assert!(chunks.len() >= 3, "{}", chunks.len());
         for c in &chunks {
-            assert!(c.text.len() <= MAX_CHUNK_CHARS, "{}", c.text.len());
+            assert!(estimate_tokens(&c.text) <= limits.max_tokens, "{}", c.text);
             assert_eq!(c.heading_path, vec!["Big"]);
         }
-        let total: usize = chunks
+        // Every sentence is somewhere, in order; each later chunk starts with the end of the
+        // previous one, within the overlap budget.
+        for i in 0..80 {
+            let needle = format!("number {i} is");
+            assert!(chunks.iter().any(|c| c.text.contains(&needle)), "{i} lost");
+        }
+        for pair in chunks.windows(2) {
+            let repeated = pair[1].text.split("\n\n").next().unwrap();
+            assert!(pair[0].text.ends_with(repeated), "no overlap: {pair:#?}");
+            assert!(
+                estimate_tokens(repeated) <= limits.overlap_tokens,
+                "{repeated}"
+            );
+        }
+        let none = chunk_markdown_with(
+            &md,
+            ChunkLimits {
+                overlap_tokens: 0,
+                ..limits
+            },
+        );
+        let total: usize = none
             .iter()
-            .map(|c| c.text.matches("forty-five").count())
+            .map(|c| c.text.matches("about the fees").count())
             .sum();
-        assert_eq!(total, 80, "no sentence lost");
+        assert_eq!(total, 80, "without overlap every sentence appears once");
+    }
+
+    #[test]
+    fn token_estimate_tracks_wordpiece_on_english() {
+        // "The refund arrives within 5 business days." is 8 WordPiece tokens.
+        assert_eq!(
+            estimate_tokens("The refund arrives within 5 business days."),
+            8
+        );
+        assert_eq!(estimate_tokens(""), 0);
+        assert_eq!(estimate_tokens("a, b"), 3);
     }
 
     #[test]

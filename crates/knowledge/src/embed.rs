@@ -58,8 +58,71 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
+/// Most paragraphs of a query embedded separately (see [`query_paragraphs`]).
+pub const MAX_QUERY_PARAGRAPHS: usize = 32;
+
+/// A query's paragraphs (split at blank lines, whitespace collapsed). A long query, such as a
+/// customer's whole case description, is embedded paragraph by paragraph and the vectors
+/// averaged: the model reads only 256 tokens, and one vector of a truncated long text loses
+/// most of it. A short question is one paragraph.
+pub fn query_paragraphs(query: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in query.lines() {
+        if line.trim().is_empty() {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        for word in line.split_whitespace() {
+            if !current.is_empty() {
+                current.push(' ');
+            }
+            current.push_str(word);
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    if out.len() > MAX_QUERY_PARAGRAPHS {
+        // Keep the first ones whole and fold the rest into the last.
+        let rest = out.split_off(MAX_QUERY_PARAGRAPHS - 1).join(" ");
+        out.push(rest);
+    }
+    out
+}
+
+/// `v` scaled to unit length (unchanged if it is all zeros).
+pub fn normalized(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for x in &mut v {
+            *x /= norm;
+        }
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn long_queries_split_into_paragraphs() {
+        assert_eq!(
+            super::query_paragraphs("How do I\nreturn a kettle?"),
+            vec!["How do I return a kettle?"]
+        );
+        assert_eq!(
+            super::query_paragraphs("\nFirst  part.\n \n\nSecond\tpart.\n"),
+            vec!["First part.", "Second part."]
+        );
+        let many: String = (0..40).map(|i| format!("p{i}\n\n")).collect();
+        let parts = super::query_paragraphs(&many);
+        assert_eq!(parts.len(), super::MAX_QUERY_PARAGRAPHS);
+        assert!(parts.last().unwrap().ends_with("p39"));
+        assert!(super::query_paragraphs("  \n ").is_empty());
+    }
+
     #[test]
     fn dot_matches_the_naive_sum() {
         let a: Vec<f32> = (0..387).map(|i| (i as f32 * 0.37).sin()).collect();

@@ -7,14 +7,17 @@ use concierge_core::{Chunk, Document, DocumentId, Principals, WorkspaceId};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::tokenizer::{TextAnalyzer, TokenStream};
-use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term, doc};
+use tantivy::{
+    DocId, Index, IndexReader, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, TantivyDocument,
+    Term, doc,
+};
 
 const TOKENIZER: &str = "en_stem";
 const WRITER_MEMORY: usize = 50_000_000;
@@ -69,11 +72,88 @@ pub struct Hit {
     pub score: f32,
 }
 
-/// A content word of a query: its stem and inverse document frequency.
+/// A content word of a query: its stem, inverse document frequency, and weight in the BM25
+/// query, `1 + ln(occurrences in the query)` (the query-term-frequency part of BM25: a word a
+/// long query repeats matters more, with diminishing returns).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryTerm {
     pub stem: String,
     pub idf: f32,
+    pub weight: f32,
+}
+
+/// The distribution of a query's BM25 scores over every chunk the asker may read in the
+/// workspace (chunks that match no term score 0), for standardising scores across queries.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ScoreStats {
+    pub readable: u64,
+    pub mean: f32,
+    pub std: f32,
+}
+
+impl ScoreStats {
+    /// `(x - mean) / std` (0 when every score is the same).
+    pub fn z(&self, x: f32) -> f32 {
+        if self.std > 1e-9 {
+            (x - self.mean) / self.std
+        } else {
+            0.0
+        }
+    }
+
+    /// From a count and the sum and sum of squares of the non-zero scores.
+    pub fn from_sums(readable: u64, sum: f64, sum_sq: f64) -> Self {
+        if readable == 0 {
+            return Self::default();
+        }
+        let n = readable as f64;
+        let mean = sum / n;
+        let var = (sum_sq / n - mean * mean).max(0.0);
+        Self {
+            readable,
+            mean: mean as f32,
+            std: var.sqrt() as f32,
+        }
+    }
+}
+
+/// Sums the scores of every match (count, Σ, Σ²).
+struct SumCollector;
+
+struct SegmentSums(u64, f64, f64);
+
+impl Collector for SumCollector {
+    type Fruit = (u64, f64, f64);
+    type Child = SegmentSums;
+
+    fn for_segment(&self, _: SegmentOrdinal, _: &SegmentReader) -> tantivy::Result<SegmentSums> {
+        Ok(SegmentSums(0, 0.0, 0.0))
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, parts: Vec<(u64, f64, f64)>) -> tantivy::Result<(u64, f64, f64)> {
+        Ok(parts
+            .into_iter()
+            .fold((0, 0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2)))
+    }
+}
+
+impl SegmentCollector for SegmentSums {
+    type Fruit = (u64, f64, f64);
+
+    fn collect(&mut self, _doc: DocId, score: Score) {
+        let s = f64::from(score);
+        self.0 += 1;
+        self.1 += s;
+        self.2 += s * s;
+    }
+
+    fn harvest(self) -> (u64, f64, f64) {
+        (self.0, self.1, self.2)
+    }
 }
 
 pub struct KnowledgeIndex {
@@ -151,20 +231,23 @@ impl KnowledgeIndex {
         out
     }
 
-    /// The content words of a query (stopwords removed), stemmed and deduplicated, with IDF.
+    /// The content words of a query (stopwords removed), stemmed and deduplicated, with IDF
+    /// and weight (see [`QueryTerm`]).
     pub fn query_terms(&self, query: &str) -> Vec<QueryTerm> {
         let searcher = self.reader.searcher();
         let n = searcher.num_docs() as f32;
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut out: Vec<QueryTerm> = Vec::new();
         for word in words(query) {
             if is_stopword(&word) {
                 continue;
             }
             for stem in self.stems(&word) {
-                if !seen.insert(stem.clone()) {
+                if let Some(i) = seen.get(&stem) {
+                    out[*i].weight += 1.0;
                     continue;
                 }
+                seen.insert(stem.clone(), out.len());
                 let df = [self.fields.body, self.fields.title, self.fields.headings]
                     .iter()
                     .map(|f| {
@@ -175,8 +258,16 @@ impl KnowledgeIndex {
                     .max()
                     .unwrap_or(0) as f32;
                 let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-                out.push(QueryTerm { stem, idf });
+                // Occurrences for now; turned into the weight below.
+                out.push(QueryTerm {
+                    stem,
+                    idf,
+                    weight: 1.0,
+                });
             }
+        }
+        for t in &mut out {
+            t.weight = 1.0 + t.weight.ln();
         }
         out
     }
@@ -193,6 +284,74 @@ impl KnowledgeIndex {
         if terms.is_empty() || k == 0 {
             return Ok(Vec::new());
         }
+        let query = self.query(workspace, principals, terms, None);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(k).order_by_score())?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let d: TantivyDocument = searcher.doc(address)?;
+            hits.push(self.hit_from_doc(&d, score));
+        }
+        Ok(hits)
+    }
+
+    /// The distribution of this query's scores over the chunks `principals` may read (one
+    /// pass over every match, so it costs more than [`Self::search`] on long queries).
+    pub fn score_stats(
+        &self,
+        workspace: WorkspaceId,
+        principals: &Principals,
+        terms: &[QueryTerm],
+    ) -> Result<ScoreStats> {
+        let searcher = self.reader.searcher();
+        let readable =
+            searcher.search(&self.query(workspace, principals, &[], None), &Count)? as u64;
+        if terms.is_empty() {
+            return Ok(ScoreStats::from_sums(readable, 0.0, 0.0));
+        }
+        let (_, sum, sum_sq) = searcher.search(
+            &self.query(workspace, principals, terms, None),
+            &SumCollector,
+        )?;
+        Ok(ScoreStats::from_sums(readable, sum, sum_sq))
+    }
+
+    /// The BM25 scores of these chunks (those that match no term are absent).
+    pub fn scores_for(
+        &self,
+        workspace: WorkspaceId,
+        principals: &Principals,
+        terms: &[QueryTerm],
+        chunk_ids: &[String],
+    ) -> Result<HashMap<String, f32>> {
+        if terms.is_empty() || chunk_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let query = self.query(workspace, principals, terms, Some(chunk_ids));
+        let searcher = self.reader.searcher();
+        let top = searcher.search(
+            &query,
+            &TopDocs::with_limit(chunk_ids.len()).order_by_score(),
+        )?;
+        let mut out = HashMap::with_capacity(top.len());
+        for (score, address) in top {
+            let d: TantivyDocument = searcher.doc(address)?;
+            if let Some(id) = d.get_first(self.fields.chunk_id).and_then(|v| v.as_str()) {
+                out.insert(id.to_string(), score);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Workspace and access filter, the weighted terms (none: every readable chunk), and
+    /// optionally a set of chunks.
+    fn query(
+        &self,
+        workspace: WorkspaceId,
+        principals: &Principals,
+        terms: &[QueryTerm],
+        only: Option<&[String]>,
+    ) -> BooleanQuery {
         let f = self.fields;
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for t in terms {
@@ -205,7 +364,10 @@ impl KnowledgeIndex {
                     Term::from_field_text(field, &t.stem),
                     IndexRecordOption::WithFreqs,
                 );
-                should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
+                should.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(q), boost * t.weight)),
+                ));
             }
         }
         let filter = TermQuery::new(
@@ -220,19 +382,27 @@ impl KnowledgeIndex {
                 (Occur::Should, Box::new(q) as Box<dyn Query>)
             })
             .collect();
-        let query = BooleanQuery::new(vec![
+        let mut clauses = vec![
             (Occur::Must, Box::new(filter) as Box<dyn Query>),
             (Occur::Must, Box::new(BooleanQuery::new(readable))),
-            (Occur::Must, Box::new(BooleanQuery::new(should))),
-        ]);
-        let searcher = self.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(k).order_by_score())?;
-        let mut hits = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            let d: TantivyDocument = searcher.doc(address)?;
-            hits.push(self.hit_from_doc(&d, score));
+        ];
+        if !should.is_empty() {
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(should))));
         }
-        Ok(hits)
+        if let Some(ids) = only {
+            let ids: Vec<(Occur, Box<dyn Query>)> = ids
+                .iter()
+                .map(|id| {
+                    let q = TermQuery::new(
+                        Term::from_field_text(f.chunk_id, id),
+                        IndexRecordOption::Basic,
+                    );
+                    (Occur::Should, Box::new(q) as Box<dyn Query>)
+                })
+                .collect();
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(ids))));
+        }
+        BooleanQuery::new(clauses)
     }
 
     fn hit_from_doc(&self, d: &TantivyDocument, score: f32) -> Hit {

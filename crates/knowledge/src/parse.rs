@@ -1,4 +1,4 @@
-//! Source files to documents: Markdown (with front matter), HTML and plain text.
+//! Source files to documents: Markdown (with front matter), HTML, plain text and PDF.
 
 use std::path::Path;
 
@@ -20,8 +20,59 @@ pub fn is_supported(path: &Path) -> bool {
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase)
             .as_deref(),
-        Some("md" | "markdown" | "html" | "htm" | "txt")
+        Some("md" | "markdown" | "html" | "htm" | "txt" | "pdf")
     )
+}
+
+/// Whether the file is binary (read as bytes, see [`parse_pdf`]).
+pub fn is_pdf(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("pdf"))
+}
+
+/// A PDF's text (pdf-extract), one `## Page N` section per page so that citations say where a
+/// passage is; lines of a paragraph are joined, blank lines separate paragraphs. The title is
+/// the document's first line. PDFs without a text layer (scans) are an error, as is a file
+/// pdf-extract cannot read (its panics on malformed files are caught).
+pub fn parse_pdf(bytes: &[u8], fallback_title: &str) -> Result<ParsedDocument, String> {
+    let pages = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
+        .map_err(|_| "the PDF could not be read (malformed file)".to_string())?
+        .map_err(|e| format!("the PDF could not be read: {e}"))?;
+    let mut markdown = String::new();
+    let mut title = None;
+    for (i, page) in pages.iter().enumerate() {
+        let paragraphs: Vec<String> = page
+            .split("\n\n")
+            .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|p| !p.is_empty())
+            .collect();
+        if paragraphs.is_empty() {
+            continue;
+        }
+        if title.is_none() {
+            title = page
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_string);
+        }
+        markdown.push_str(&format!(
+            "## Page {}\n\n{}\n\n",
+            i + 1,
+            paragraphs.join("\n\n")
+        ));
+    }
+    if markdown.is_empty() {
+        return Err("the PDF has no text layer (a scan?)".into());
+    }
+    Ok(ParsedDocument {
+        title: title.unwrap_or_else(|| humanize(fallback_title)),
+        url: None,
+        tags: Vec::new(),
+        acl: Vec::new(),
+        markdown,
+    })
 }
 
 pub fn parse_file(path: &Path, content: &str) -> Result<ParsedDocument, String> {
@@ -219,7 +270,7 @@ pub fn parse_text(content: &str, fallback_title: &str) -> ParsedDocument {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -262,6 +313,73 @@ mod tests {
         assert_eq!(d.tags, vec!["billing", "gifts"]);
         assert!(d.markdown.contains("They never expire."), "{}", d.markdown);
         assert!(d.markdown.contains("One"), "{}", d.markdown);
+    }
+
+    /// A minimal one-font PDF with one text line per page, its xref offsets computed.
+    pub(crate) fn tiny_pdf(pages: &[&str]) -> Vec<u8> {
+        let mut objects: Vec<String> = vec![
+            "<< /Type /Catalog /Pages 2 0 R >>".into(),
+            String::new(), // pages, filled below
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
+        ];
+        let mut kids = Vec::new();
+        for text in pages {
+            let stream = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
+            objects.push(format!(
+                "<< /Length {} >>\nstream\n{stream}\nendstream",
+                stream.len()
+            ));
+            let content = objects.len();
+            objects.push(format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R \
+                 /Resources << /Font << /F1 3 0 R >> >> >>"
+            ));
+            kids.push(format!("{} 0 R", objects.len()));
+        }
+        objects[1] = format!(
+            "<< /Type /Pages /Kids [{}] /Count {} >>",
+            kids.join(" "),
+            pages.len()
+        );
+        let mut out = b"%PDF-1.4\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, body) in objects.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend(format!("{} 0 obj\n{body}\nendobj\n", i + 1).bytes());
+        }
+        let xref = out.len();
+        out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).bytes());
+        for o in offsets {
+            out.extend(format!("{o:010} 00000 n \n").bytes());
+        }
+        out.extend(
+            format!(
+                "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+                objects.len() + 1
+            )
+            .bytes(),
+        );
+        out
+    }
+
+    #[test]
+    fn pdf_pages_become_sections() {
+        let pdf = tiny_pdf(&["Warranty terms", "Claims are answered within ten days."]);
+        let doc = parse_pdf(&pdf, "warranty").expect("parse");
+        assert_eq!(doc.title, "Warranty terms");
+        assert!(
+            doc.markdown.contains("## Page 1\n\nWarranty terms"),
+            "{}",
+            doc.markdown
+        );
+        assert!(
+            doc.markdown
+                .contains("## Page 2\n\nClaims are answered within ten days."),
+            "{}",
+            doc.markdown
+        );
+        let err = parse_pdf(b"%PDF-1.4 not really", "x").unwrap_err();
+        assert!(err.contains("could not be read"), "{err}");
     }
 
     #[test]

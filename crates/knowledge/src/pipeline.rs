@@ -3,9 +3,9 @@
 //! evaluation use this same pipeline.
 
 use crate::dense::DenseIndex;
-use crate::embed::Embedder;
+use crate::embed::{Embedder, normalized, query_paragraphs};
 use crate::index::{Hit, KnowledgeIndex, QueryTerm};
-use crate::rerank::Reranker;
+use crate::rerank::{RerankInput, Reranker};
 use crate::{KnowledgeError, Result};
 use concierge_core::{Principals, WorkspaceId};
 use std::collections::HashMap;
@@ -54,7 +54,7 @@ impl Default for PipelineConfig {
         Self {
             candidates: 50,
             rrf_k: 60.0,
-            rerank_depth: 30,
+            rerank_depth: 100,
             dense_weight: 1.0,
         }
     }
@@ -88,6 +88,12 @@ pub struct Pipeline {
     pub reranker: Reranker,
     pub config: PipelineConfig,
 }
+
+/// Nearest chunks whose mean moves the query vector (pseudo-relevance feedback).
+pub const FEEDBACK_CHUNKS: usize = 5;
+
+/// Readable rows sampled for the dense score distribution (exact below it).
+pub const STATS_SAMPLE: usize = 4096;
 
 /// Weighted reciprocal-rank fusion of ranked lists: `(list, weight)`.
 pub fn rrf(lists: &[(&[Candidate], f32)], k: f32) -> Vec<Candidate> {
@@ -124,15 +130,62 @@ impl Pipeline {
         }
     }
 
+    /// The query's vector: the mean of its paragraphs' vectors (see
+    /// [`crate::embed::query_paragraphs`]), unit length.
     pub async fn embed_query(&self, query: &str) -> Result<Option<Vec<f32>>> {
         let Some(embedder) = &self.embedder else {
             return Ok(None);
         };
-        let mut v = embedder
-            .embed(&[query.to_string()])
+        let paragraphs = query_paragraphs(query);
+        if paragraphs.is_empty() {
+            return Ok(None);
+        }
+        let vectors = embedder
+            .embed(&paragraphs)
             .await
             .map_err(|e| KnowledgeError::Embedding(e.0))?;
-        Ok(v.pop())
+        let dims = vectors.first().map_or(0, Vec::len);
+        let mut sum = vec![0f32; dims];
+        for v in &vectors {
+            for (s, x) in sum.iter_mut().zip(v) {
+                *s += x;
+            }
+        }
+        Ok(Some(normalized(sum)))
+    }
+
+    /// Dense search with pseudo-relevance feedback: the query vector moves towards the mean of
+    /// its [`FEEDBACK_CHUNKS`] nearest chunks before the real search (which helps long and
+    /// vague queries find the vocabulary of the knowledge base; measured in
+    /// docs/evaluation.md). Returns the moved vector and its hits.
+    fn dense_search(
+        &self,
+        workspace: WorkspaceId,
+        principals: &Principals,
+        q0: Vec<f32>,
+        depth: usize,
+    ) -> (Vec<f32>, Vec<Candidate>) {
+        let first: Vec<String> = self
+            .dense
+            .search(workspace, principals, &q0, FEEDBACK_CHUNKS)
+            .into_iter()
+            .map(|h| h.chunk_id)
+            .collect();
+        let q1 = match self.dense.mean_vector(&first) {
+            Some(mean) => normalized(q0.iter().zip(&mean).map(|(a, b)| a + b).collect()),
+            None => q0,
+        };
+        let hits = self
+            .dense
+            .search(workspace, principals, &q1, depth)
+            .into_iter()
+            .map(|h| Candidate {
+                chunk_id: h.chunk_id,
+                document_id: h.document_id.to_string(),
+                score: h.score,
+            })
+            .collect();
+        (q1, hits)
     }
 
     /// Runs the pipeline up to `mode` and returns at most `k` hits.
@@ -170,20 +223,12 @@ impl Pipeline {
                 .collect();
             texts.extend(hits.into_iter().map(|h| (h.chunk_id.clone(), h)));
         }
-        if mode.uses_dense() {
-            out.query_vector = self.embed_query(query).await?;
-            if let Some(q) = &out.query_vector {
-                out.dense = self
-                    .dense
-                    .search(workspace, principals, q, depth)
-                    .into_iter()
-                    .map(|h| Candidate {
-                        chunk_id: h.chunk_id,
-                        document_id: h.document_id.to_string(),
-                        score: h.score,
-                    })
-                    .collect();
-            }
+        if mode.uses_dense()
+            && let Some(q0) = self.embed_query(query).await?
+        {
+            let (q1, hits) = self.dense_search(workspace, principals, q0, depth);
+            out.dense = hits;
+            out.query_vector = Some(q1);
         }
         let ranked: Vec<Candidate> = match mode {
             Mode::Bm25 => out.bm25.clone(),
@@ -206,24 +251,40 @@ impl Pipeline {
         if !missing.is_empty() {
             texts.extend(self.index.chunks_by_id(&missing)?);
         }
-        let final_ranking = if mode == Mode::HybridRerank {
-            let pool: Vec<(Candidate, Hit)> = ranked
-                .iter()
-                .take(self.config.rerank_depth)
-                .filter_map(|c| texts.get(&c.chunk_id).map(|h| (c.clone(), h.clone())))
-                .collect();
-            let dense_scores: HashMap<&str, f32> = out
-                .dense
-                .iter()
-                .map(|c| (c.chunk_id.as_str(), c.score))
-                .collect();
-            let bm25_top = out.bm25.first().map_or(0.0, |c| c.score);
-            out.reranked =
-                self.reranker
-                    .rerank(&self.index, &out.terms, &pool, &dense_scores, bm25_top);
-            out.reranked.clone()
-        } else {
-            ranked
+        let final_ranking = match (&out.query_vector, mode) {
+            (Some(q), Mode::HybridRerank) => {
+                let depth = self.config.rerank_depth.min(ranked.len());
+                let pool = &ranked[..depth];
+                let ids: Vec<String> = pool.iter().map(|c| c.chunk_id.clone()).collect();
+                let mut bm25: HashMap<String, f32> = out
+                    .bm25
+                    .iter()
+                    .map(|c| (c.chunk_id.clone(), c.score))
+                    .collect();
+                let unscored: Vec<String> = ids
+                    .iter()
+                    .filter(|id| !bm25.contains_key(*id))
+                    .cloned()
+                    .collect();
+                bm25.extend(
+                    self.index
+                        .scores_for(workspace, principals, &out.terms, &unscored)?,
+                );
+                let input = RerankInput {
+                    pool,
+                    bm25: &bm25,
+                    bm25_stats: self.index.score_stats(workspace, principals, &out.terms)?,
+                    dense: &self.dense.scores_for(q, &ids),
+                    dense_stats: self
+                        .dense
+                        .score_stats(workspace, principals, q, STATS_SAMPLE),
+                };
+                out.reranked = self.reranker.rerank(&input);
+                let mut ranking = out.reranked.clone();
+                ranking.extend(ranked[depth..].iter().cloned());
+                ranking
+            }
+            _ => ranked,
         };
         out.hits = final_ranking
             .iter()

@@ -2,7 +2,7 @@
 //! the directory and JSONL sources: a source lists what it holds now; the sync engine works out
 //! what changed.
 
-use crate::parse::{ParsedDocument, is_supported, parse_file};
+use crate::parse::{ParsedDocument, is_pdf, is_supported, parse_file, parse_pdf};
 use crate::{KnowledgeError, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -134,6 +134,20 @@ impl KnowledgeSource for DirectorySource {
                 .and_then(|m| m.modified())
                 .ok()
                 .map(DateTime::<Utc>::from);
+            if is_pdf(&path) {
+                let stem = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("untitled");
+                match std::fs::read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| parse_pdf(&b, stem))
+                {
+                    Ok(doc) => snapshot.documents.push(from_parsed(rel, doc, modified)),
+                    Err(message) => snapshot.failed.push((rel, message)),
+                }
+                continue;
+            }
             match std::fs::read_to_string(&path) {
                 Ok(content) => match parse_file(&path, &content) {
                     Ok(doc) => snapshot.documents.push(from_parsed(rel, doc, modified)),
@@ -233,5 +247,39 @@ pub fn open_path(path: &Path) -> Result<Box<dyn KnowledgeSource>> {
         Ok(Box::new(JsonlSource::new(path)?))
     } else {
         Ok(Box::new(DirectorySource::new(path)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_directory_reads_markdown_and_pdf_and_reports_unreadable_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.md"), "# Returns\n\nThirty days.\n").unwrap();
+        std::fs::write(
+            dir.path().join("manual.pdf"),
+            crate::parse::tests::tiny_pdf(&[
+                "Thermostat manual",
+                "Hold the button for five seconds.",
+            ]),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("broken.pdf"), b"%PDF-1.7 garbage").unwrap();
+        let snapshot = DirectorySource::new(dir.path())
+            .unwrap()
+            .snapshot()
+            .await
+            .unwrap();
+        let titles: Vec<&str> = snapshot
+            .documents
+            .iter()
+            .map(|d| d.title.as_str())
+            .collect();
+        assert_eq!(titles, vec!["Returns", "Thermostat manual"]);
+        assert!(snapshot.documents[1].markdown.contains("five seconds"));
+        assert_eq!(snapshot.failed.len(), 1);
+        assert_eq!(snapshot.failed[0].0, "broken.pdf");
     }
 }

@@ -19,6 +19,7 @@ use axum::Router;
 use concierge_agent::{AgentConfig, Service};
 use concierge_config::Config;
 use concierge_core::Store;
+use concierge_knowledge::dense::{AnnConfig, DenseIndex};
 use concierge_knowledge::{AnswerConfig, KnowledgeBase, KnowledgeIndex};
 use concierge_store::SqlStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -125,7 +126,15 @@ pub async fn open_knowledge(
     let dir = config.storage.data_dir.join("index");
     let index = KnowledgeIndex::open(&dir)
         .with_context(|| format!("cannot open the search index at {}", dir.display()))?;
-    let kb = KnowledgeBase::new(store, Arc::new(index), embedder(config).await?);
+    let dense = DenseIndex::open(
+        &config.storage.data_dir.join("dense"),
+        AnnConfig {
+            threshold: config.knowledge.ann_threshold,
+            ef_search: config.knowledge.ann_ef_search,
+            ..AnnConfig::default()
+        },
+    );
+    let kb = KnowledgeBase::new(store, Arc::new(index), embedder(config).await?).with_dense(dense);
     kb.load().await.context("cannot load the knowledge base")?;
     Ok(Arc::new(kb))
 }
