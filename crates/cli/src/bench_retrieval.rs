@@ -27,6 +27,9 @@ pub struct RetrievalBenchArgs {
     /// Live vectors from which dense search uses the HNSW graph (as `knowledge.ann_threshold`).
     #[arg(long, default_value_t = 20_000)]
     ann_threshold: usize,
+    /// HNSW candidate list size while searching (as `knowledge.ann_ef_search`).
+    #[arg(long, default_value_t = 128)]
+    ef_search: usize,
     /// Chunks embedded for the throughput figure.
     #[arg(long, default_value_t = 512)]
     sample: usize,
@@ -173,6 +176,7 @@ pub async fn run(
         let index = Arc::new(KnowledgeIndex::in_memory()?);
         let dense = Arc::new(DenseIndex::with_config(AnnConfig {
             threshold: args.ann_threshold,
+            ef_search: args.ef_search,
             ..AnnConfig::default()
         }));
         let started = Instant::now();

@@ -163,7 +163,7 @@ impl Default for KnowledgeConfig {
             embeddings: EmbeddingsConfig::default(),
             source_roots: Vec::new(),
             ann_threshold: 20_000,
-            ann_ef_search: 96,
+            ann_ef_search: 128,
         }
     }
 }

@@ -40,7 +40,7 @@ impl Default for AnnConfig {
             threshold: 20_000,
             connections: 16,
             ef_construction: 100,
-            ef_search: 96,
+            ef_search: 128,
         }
     }
 }
