@@ -220,7 +220,7 @@ pub async fn run(
             // vectors used as queries.
             let mut query_vectors = Vec::new();
             for q in &queries {
-                query_vectors.extend(embedder.embed(&[q.clone()]).await?);
+                query_vectors.extend(embedder.embed(std::slice::from_ref(q)).await?);
             }
             query_vectors.extend(probes);
             let mut found = 0usize;
