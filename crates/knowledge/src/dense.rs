@@ -85,8 +85,9 @@ struct Inner {
     pending: HashMap<String, usize>,
     /// Bumped by compaction (row numbers change), so a graph built meanwhile is discarded.
     generation: u64,
-    /// The graph or the rows changed since the last save.
-    dirty: bool,
+    /// Counts changes to the graph or the rows; `saved` is the count the last save wrote.
+    changes: u64,
+    saved: u64,
 }
 
 impl Inner {
@@ -108,7 +109,7 @@ impl Inner {
                 self.by_document.remove(&entry.document_id);
             }
         }
-        self.dirty = true;
+        self.changes += 1;
     }
 
     fn revive(&mut self, row: usize, item: DenseItem, fingerprint: u64) {
@@ -151,7 +152,7 @@ impl Inner {
             graph.insert_slice((&self.vectors[row * dims..(row + 1) * dims], row));
             self.graph_rows = row + 1;
         }
-        self.dirty = true;
+        self.changes += 1;
     }
 
     /// Drops dead rows (renumbering the rest) and the graph built on the old numbering.
@@ -166,7 +167,7 @@ impl Inner {
         self.graph = None;
         self.graph_rows = 0;
         self.generation += 1;
-        self.dirty = true;
+        self.changes += 1;
         for (row, entry) in old_entries.into_iter().enumerate() {
             if !entry.alive {
                 continue;
@@ -260,6 +261,8 @@ pub struct DenseIndex {
     config: AnnConfig,
     /// Where the graph is persisted (none: memory only).
     dir: Option<PathBuf>,
+    /// One save at a time.
+    save_lock: std::sync::Mutex<()>,
 }
 
 /// FNV-1a over the vector's bits: identifies a vector in the manifest.
@@ -407,7 +410,7 @@ impl DenseIndex {
             let generation = inner.generation + 1;
             *inner = Inner {
                 generation,
-                dirty: true,
+                changes: 1,
                 ..Inner::default()
             };
         }
@@ -430,7 +433,7 @@ impl DenseIndex {
                 if inner.graph.is_some() {
                     inner.graph = None;
                     inner.graph_rows = 0;
-                    inner.dirty = true;
+                    inner.changes += 1;
                 }
                 None
             } else if inner.graph.is_none() {
@@ -453,7 +456,7 @@ impl DenseIndex {
                 }
                 inner.graph_rows = inner.entries.len();
                 inner.graph = Some(graph);
-                inner.dirty = true;
+                inner.changes += 1;
                 built = true;
             }
         }
@@ -486,49 +489,56 @@ impl DenseIndex {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
-        let Ok(mut inner) = self.inner.write() else {
+        let Ok(_saving) = self.save_lock.lock() else {
             return Ok(());
         };
-        if !inner.dirty {
-            return Ok(());
-        }
-        let Some(graph) = &inner.graph else {
-            if dir.exists() {
-                std::fs::remove_dir_all(dir)?;
+        // Dumped under the read lock: searches go on while the files are written.
+        let version = {
+            let Ok(inner) = self.inner.read() else {
+                return Ok(());
+            };
+            if inner.changes == inner.saved {
+                return Ok(());
             }
-            inner.dirty = false;
-            return Ok(());
+            let tmp = dir.with_extension("tmp");
+            if tmp.exists() {
+                std::fs::remove_dir_all(&tmp)?;
+            }
+            if let Some(graph) = &inner.graph {
+                std::fs::create_dir_all(&tmp)?;
+                let basename = graph
+                    .file_dump(&tmp, BASENAME)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                let manifest = Manifest {
+                    format: MANIFEST_FORMAT,
+                    dims: inner.dims,
+                    basename,
+                    connections: self.config.connections,
+                    rows: inner.entries[..inner.graph_rows]
+                        .iter()
+                        .map(|e| {
+                            if e.alive {
+                                (e.chunk_id.clone(), format!("{:016x}", e.fingerprint))
+                            } else {
+                                (String::new(), String::new())
+                            }
+                        })
+                        .collect(),
+                };
+                std::fs::write(tmp.join("manifest.json"), serde_json::to_vec(&manifest)?)?;
+            }
+            inner.changes
         };
         let tmp = dir.with_extension("tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp)?;
-        }
-        std::fs::create_dir_all(&tmp)?;
-        let basename = graph
-            .file_dump(&tmp, BASENAME)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let manifest = Manifest {
-            format: MANIFEST_FORMAT,
-            dims: inner.dims,
-            basename,
-            connections: self.config.connections,
-            rows: inner.entries[..inner.graph_rows]
-                .iter()
-                .map(|e| {
-                    if e.alive {
-                        (e.chunk_id.clone(), format!("{:016x}", e.fingerprint))
-                    } else {
-                        (String::new(), String::new())
-                    }
-                })
-                .collect(),
-        };
-        std::fs::write(tmp.join("manifest.json"), serde_json::to_vec(&manifest)?)?;
         if dir.exists() {
             std::fs::remove_dir_all(dir)?;
         }
-        std::fs::rename(&tmp, dir)?;
-        inner.dirty = false;
+        if tmp.exists() {
+            std::fs::rename(&tmp, dir)?;
+        }
+        if let Ok(mut inner) = self.inner.write() {
+            inner.saved = inner.saved.max(version);
+        }
         Ok(())
     }
 
