@@ -112,41 +112,35 @@ impl Inner {
         self.changes += 1;
     }
 
-    fn revive(&mut self, row: usize, item: DenseItem, fingerprint: u64) {
-        let dims = self.dims;
-        self.vectors[row * dims..(row + 1) * dims].copy_from_slice(&item.vector);
-        self.entries[row] = Entry {
-            chunk_id: item.chunk_id.clone(),
+    /// Maps `item`'s chunk and document to `row` and returns the row's live entry.
+    fn link(&mut self, row: usize, item: DenseItem, fingerprint: u64) -> Entry {
+        self.by_chunk.insert(item.chunk_id.clone(), row);
+        self.by_document
+            .entry(item.document_id)
+            .or_default()
+            .push(row);
+        Entry {
+            chunk_id: item.chunk_id,
             document_id: item.document_id,
             workspace: item.workspace,
             acl: item.acl,
             fingerprint,
             alive: true,
-        };
+        }
+    }
+
+    fn revive(&mut self, row: usize, item: DenseItem, fingerprint: u64) {
+        let dims = self.dims;
+        self.vectors[row * dims..(row + 1) * dims].copy_from_slice(&item.vector);
+        self.entries[row] = self.link(row, item, fingerprint);
         self.dead -= 1;
-        self.by_chunk.insert(item.chunk_id, row);
-        self.by_document
-            .entry(item.document_id)
-            .or_default()
-            .push(row);
     }
 
     fn push(&mut self, item: DenseItem, fingerprint: u64) {
         let row = self.entries.len();
         self.vectors.extend_from_slice(&item.vector);
-        self.entries.push(Entry {
-            chunk_id: item.chunk_id.clone(),
-            document_id: item.document_id,
-            workspace: item.workspace,
-            acl: item.acl,
-            fingerprint,
-            alive: true,
-        });
-        self.by_chunk.insert(item.chunk_id, row);
-        self.by_document
-            .entry(item.document_id)
-            .or_default()
-            .push(row);
+        let entry = self.link(row, item, fingerprint);
+        self.entries.push(entry);
         if let Some(graph) = &self.graph {
             let dims = self.dims;
             graph.insert_slice((&self.vectors[row * dims..(row + 1) * dims], row));
