@@ -38,3 +38,17 @@ def cv_select(per_cfg, n_rep=10, k=5, seed=0):
 E = np.load('/tmp/rr/cache/chunks.npy'); QF = np.load('/tmp/rr/cache/qfull.npy'); QSE = np.load('/tmp/rr/cache/qsent.npy')
 off = np.cumsum([0]+[len(u) for u in QU])
 QSENT = [QSE[off[i]:off[i+1]] for i in range(len(QU))]
+
+# Shared by the experiment scripts.
+def z(s): s=np.asarray(s,float); return (s-s.mean())/(s.std()+1e-9)
+def nv(v): return v/np.linalg.norm(v)
+def mm(s, top=100):
+    s=np.asarray(s,float); t=np.sort(s)[-top:]; lo,hi=t[0],t[-1]; return np.clip((s-lo)/(hi-lo+1e-9),0,1)
+def rrfs(s,k=60):
+    r=np.empty(len(s)); r[np.argsort(-s,kind='stable')]=np.arange(1,len(s)+1); return 1/(k+r)
+def load_paragraphs():
+    """Query paragraphs and 128-token windows (comps2/prep2 caches) and each query's paragraph vectors."""
+    paras,wins=pickle.load(open('/tmp/rr/cache/pw.pkl','rb'))
+    QP=np.load('/tmp/rr/cache/qpara.npy')
+    o=np.cumsum([0]+[len(x) for x in paras])
+    return paras,wins,[QP[o[i]:o[i+1]] for i in range(len(paras))]

@@ -5,7 +5,6 @@ def split(A,lst):
     o=np.cumsum([0]+[len(x) for x in lst]); return [A[o[i]:o[i+1]] for i in range(len(lst))]
 QPs=split(QP,paras); QWs=split(QW,wins)
 X=pickle.load(open('/tmp/rr/cache/comps.pkl','rb'))
-def nv(v): return v/np.linalg.norm(v)
 X['dpara']=[lib.chunk_to_doc(E@nv(S.mean(0)),cd,ND) for S in QPs]
 X['dwin']=[lib.chunk_to_doc(E@nv(S.mean(0)),cd,ND) for S in QWs]
 for tau in [0.35,0.4,0.45]:

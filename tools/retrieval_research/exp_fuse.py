@@ -1,12 +1,6 @@
 from common import *
 import itertools
 X=pickle.load(open('/tmp/rr/cache/comps.pkl','rb'))
-def z(s):
-    s=np.asarray(s,float); return (s-s.mean())/(s.std()+1e-9)
-def mm(s, top=100):
-    s=np.asarray(s,float); t=np.sort(s)[-top:]; lo,hi=t[0],t[-1]; return np.clip((s-lo)/(hi-lo+1e-9),0,1)
-def rrfs(s,k=60):
-    r=np.empty(len(s)); r[np.argsort(-s,kind='stable')]=np.arange(1,len(s)+1); return 1/(k+r)
 NORM={'z':z,'mm':mm,'rrf':rrfs}
 per={}
 for a,b in [('bm','dfull'),('bm_a0','dfull'),('bm','ds0.3'),('bm','ds0.35'),('bm','ds0.4'),('bm','dmean'),('bmd','ds0.35'),('bm','ds0.25')]:

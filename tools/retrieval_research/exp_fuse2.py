@@ -1,10 +1,5 @@
 from common import *
 X=pickle.load(open('/tmp/rr/cache/comps.pkl','rb'))
-def z(s): s=np.asarray(s,float); return (s-s.mean())/(s.std()+1e-9)
-def mm(s, top=100):
-    s=np.asarray(s,float); t=np.sort(s)[-top:]; lo,hi=t[0],t[-1]; return np.clip((s-lo)/(hi-lo+1e-9),0,1)
-def rrfs(s,k=60):
-    r=np.empty(len(s)); r[np.argsort(-s,kind='stable')]=np.arange(1,len(s)+1); return 1/(k+r)
 NORM={'z':z,'mm':mm,'rrf':rrfs}
 per={}
 BMS=['bm_a0','bm_a0.3','bm','bm_log']; DNS=['dfull','dmean','dpara','dfilt0.4','dsoft0.3','ds0.35']

@@ -4,8 +4,6 @@ QP=np.load('/tmp/rr/cache/qpara.npy'); QW=np.load('/tmp/rr/cache/qwin.npy')
 def split(A,lst):
     o=np.cumsum([0]+[len(x) for x in lst]); return [A[o[i]:o[i+1]] for i in range(len(lst))]
 QPs=split(QP,paras); QWs=split(QW,wins)
-def nv(v): return v/np.linalg.norm(v)
-def z(s): s=np.asarray(s,float); return (s-s.mean())/(s.std()+1e-9)
 bdoc=[lib.chunk_to_doc(bm.score(bm.qvec({k:1+np.log(v) for k,v in Counter(s).items()})),cd,ND) for s in QS]
 def dd(U,k=5,beta=1.0):
     out=[]

@@ -2,9 +2,6 @@ from common import *
 from sklearn.linear_model import LogisticRegression
 import sys
 X=pickle.load(open('/tmp/rr/cache/comps.pkl','rb'))
-def z(s): s=np.asarray(s,float); return (s-s.mean())/(s.std()+1e-9)
-def mm(s, top=100):
-    s=np.asarray(s,float); t=np.sort(s)[-top:]; lo,hi=t[0],t[-1]; return np.clip((s-lo)/(hi-lo+1e-9),0,1)
 def rank_of(s):
     r=np.empty(len(s)); r[np.argsort(-s,kind='stable')]=np.arange(1,len(s)+1); return r
 # doc-level stem sets

@@ -1,10 +1,6 @@
 from common import *
 X=pickle.load(open('/tmp/rr/cache/comps.pkl','rb'))
-paras,wins=pickle.load(open('/tmp/rr/cache/pw.pkl','rb'))
-QP=np.load('/tmp/rr/cache/qpara.npy')
-o=np.cumsum([0]+[len(x) for x in paras]); QPs=[QP[o[i]:o[i+1]] for i in range(len(paras))]
-def z(s): s=np.asarray(s,float); return (s-s.mean())/(s.std()+1e-9)
-def nv(v): return v/np.linalg.norm(v)
+paras,wins,QPs=load_paragraphs()
 def logw(st): return {k:1+np.log(v) for k,v in Counter(st).items()}
 # 1) BM25 over sentences filtered/weighted by dense max-sim to corpus
 for tau in [0.3,0.35,0.4,0.45]:

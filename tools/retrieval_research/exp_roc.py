@@ -1,10 +1,6 @@
 from common import *
 X=pickle.load(open('/tmp/rr/cache/comps.pkl','rb'))
-paras,wins=pickle.load(open('/tmp/rr/cache/pw.pkl','rb'))
-QP=np.load('/tmp/rr/cache/qpara.npy')
-o=np.cumsum([0]+[len(x) for x in paras]); QPs=[QP[o[i]:o[i+1]] for i in range(len(paras))]
-def z(s): s=np.asarray(s,float); return (s-s.mean())/(s.std()+1e-9)
-def nv(v): return v/np.linalg.norm(v)
+paras,wins,QPs=load_paragraphs()
 per={}
 for src in ['dense','fused']:
   for k in [3,5,10]:

@@ -1,8 +1,5 @@
 from common import *
-paras,wins=pickle.load(open('/tmp/rr/cache/pw.pkl','rb'))
-QP=np.load('/tmp/rr/cache/qpara.npy')
-o=np.cumsum([0]+[len(x) for x in paras]); QPs=[QP[o[i]:o[i+1]] for i in range(len(paras))]
-def nv(v): return v/np.linalg.norm(v)
+paras,wins,QPs=load_paragraphs()
 def zN(s,N):
     s=np.asarray(s,float)
     if N is None: return (s-s.mean())/(s.std()+1e-9)

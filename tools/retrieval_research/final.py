@@ -1,11 +1,7 @@
 """Final recipe evaluation + nested CV over its whole parameter family."""
 from common import *
 from sklearn.linear_model import LogisticRegression
-paras,wins=pickle.load(open('/tmp/rr/cache/pw.pkl','rb'))
-QP=np.load('/tmp/rr/cache/qpara.npy')
-o=np.cumsum([0]+[len(x) for x in paras]); QPs=[QP[o[i]:o[i+1]] for i in range(len(paras))]
-def z(s): s=np.asarray(s,float); return (s-s.mean())/(s.std()+1e-9)
-def nv(v): return v/np.linalg.norm(v)
+paras,wins,QPs=load_paragraphs()
 def bm_chunks(stems, tfmode):
     c=Counter(stems)
     w={k:(1+np.log(v)) if tfmode=='log' else (np.sqrt(v) if tfmode=='sqrt' else 1.0) for k,v in c.items()}
@@ -43,8 +39,6 @@ sub={k:v for k,v in per.items() if k[:5]==('doclvl','log','para',5,1.0)}; print(
 # sensitivity in w for recipe A
 print('w sweep A', [(w, per[('doclvl','log','para',5,1.0,w)][:,0].mean().round(4)) for w in [0.3,0.4,0.5,0.6,0.7]])
 # RRF alternative with same components
-def rrfs(s,k=60):
-    r=np.empty(len(s)); r[np.argsort(-s,kind='stable')]=np.arange(1,len(s)+1); return 1/(k+r)
 bdoc=[lib.chunk_to_doc(b,cd,ND) for b in cache_b['log']]
 ddoc=[lib.chunk_to_doc(dense_chunks(u,5,1.0),cd,ND) for u in QPs]
 for kk in [10,30,60]:
