@@ -603,20 +603,12 @@ impl DenseIndex {
     pub fn mean_vector(&self, chunk_ids: &[String]) -> Option<Vec<f32>> {
         let inner = self.inner.read().ok()?;
         let dims = inner.dims;
-        let mut sum = vec![0f32; dims];
-        let mut n = 0;
-        for id in chunk_ids {
-            if let Some(row) = inner.by_chunk.get(id) {
-                for (s, x) in sum
-                    .iter_mut()
-                    .zip(&inner.vectors[row * dims..(row + 1) * dims])
-                {
-                    *s += x;
-                }
-                n += 1;
-            }
-        }
-        (n > 0).then(|| sum.into_iter().map(|x| x / n as f32).collect())
+        crate::embed::mean(
+            chunk_ids
+                .iter()
+                .filter_map(|id| inner.by_chunk.get(id))
+                .map(|row| &inner.vectors[row * dims..(row + 1) * dims]),
+        )
     }
 
     /// [`Self::search`] by the exact scan alone (the reference for the graph's recall).

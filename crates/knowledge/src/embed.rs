@@ -93,6 +93,22 @@ pub fn query_paragraphs(query: &str) -> Vec<String> {
     out
 }
 
+/// The element-wise mean of vectors of equal length (none: no vector).
+pub fn mean<'a>(vectors: impl IntoIterator<Item = &'a [f32]>) -> Option<Vec<f32>> {
+    let mut sum: Vec<f32> = Vec::new();
+    let mut n = 0usize;
+    for v in vectors {
+        if sum.is_empty() {
+            sum = vec![0.0; v.len()];
+        }
+        for (s, x) in sum.iter_mut().zip(v) {
+            *s += x;
+        }
+        n += 1;
+    }
+    (n > 0).then(|| sum.into_iter().map(|x| x / n as f32).collect())
+}
+
 /// `v` scaled to unit length (unchanged if it is all zeros).
 pub fn normalized(mut v: Vec<f32>) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -121,6 +137,14 @@ mod tests {
         assert_eq!(parts.len(), super::MAX_QUERY_PARAGRAPHS);
         assert!(parts.last().unwrap().ends_with("p39"));
         assert!(super::query_paragraphs("  \n ").is_empty());
+    }
+
+    #[test]
+    fn mean_of_vectors() {
+        let a = [1.0f32, 2.0];
+        let b = [3.0f32, 6.0];
+        assert_eq!(super::mean([&a[..], &b[..]]), Some(vec![2.0, 4.0]));
+        assert_eq!(super::mean(std::iter::empty::<&[f32]>()), None);
     }
 
     #[test]

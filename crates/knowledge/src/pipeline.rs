@@ -3,7 +3,7 @@
 //! evaluation use this same pipeline.
 
 use crate::dense::DenseIndex;
-use crate::embed::{Embedder, normalized, query_paragraphs};
+use crate::embed::{Embedder, mean, normalized, query_paragraphs};
 use crate::index::{Hit, KnowledgeIndex, QueryTerm};
 use crate::rerank::{RerankInput, Reranker};
 use crate::{KnowledgeError, Result};
@@ -144,14 +144,7 @@ impl Pipeline {
             .embed(&paragraphs)
             .await
             .map_err(|e| KnowledgeError::Embedding(e.0))?;
-        let dims = vectors.first().map_or(0, Vec::len);
-        let mut sum = vec![0f32; dims];
-        for v in &vectors {
-            for (s, x) in sum.iter_mut().zip(v) {
-                *s += x;
-            }
-        }
-        Ok(Some(normalized(sum)))
+        Ok(mean(vectors.iter().map(Vec::as_slice)).map(normalized))
     }
 
     /// Dense search with pseudo-relevance feedback: the query vector moves towards the mean of
