@@ -27,6 +27,12 @@ pub struct RetrievalBenchArgs {
     /// Live vectors from which dense search uses the HNSW graph (as `knowledge.ann_threshold`).
     #[arg(long, default_value_t = 20_000)]
     ann_threshold: usize,
+    /// A cross-encoder folder (as `knowledge.cross_encoder.dir`): times scoring the top
+    /// `--cross-depth` chunks of each query with it.
+    #[arg(long)]
+    cross_encoder: Option<PathBuf>,
+    #[arg(long, default_value_t = 20)]
+    cross_depth: usize,
     /// HNSW candidate list size while searching (as `knowledge.ann_ef_search`).
     #[arg(long, default_value_t = 128)]
     ef_search: usize,
@@ -97,6 +103,9 @@ pub async fn run(
         queries.len(),
         rss_mib("VmRSS:")
     );
+    if let Some(dir) = &args.cross_encoder {
+        cross_encoder_latency(dir, args.cross_depth, &queries, &base).await?;
+    }
 
     // 1. Embedding throughput on real chunks (median of 3 runs), and the Python peer.
     let sample: Vec<String> = base
@@ -251,6 +260,7 @@ pub async fn run(
             dense,
             embedder: Some(embedder.clone()),
             reranker: Default::default(),
+            cross_encoder: None,
             config: PipelineConfig::default(),
         };
         for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid, Mode::HybridRerank] {
@@ -278,6 +288,47 @@ pub async fn run(
             rss_mib("VmHWM:")
         );
     }
+    Ok(())
+}
+
+/// Per-query latency of a cross-encoder scoring `depth` real chunks (title, headings, body).
+async fn cross_encoder_latency(
+    dir: &std::path::Path,
+    depth: usize,
+    queries: &[String],
+    base: &[(Document, concierge_core::Chunk)],
+) -> anyhow::Result<()> {
+    use concierge_knowledge::rerank::CrossEncoder;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let model =
+        concierge_embed::BertCrossEncoder::load(dir, threads).map_err(|e| anyhow::anyhow!(e.0))?;
+    let mut lat = Vec::new();
+    for (i, q) in queries.iter().enumerate().take(20) {
+        let passages: Vec<String> = (0..depth)
+            .map(|j| {
+                let (doc, chunk) = &base[(i * depth + j) % base.len()];
+                concierge_knowledge::embed::chunk_text_for_embedding(
+                    &doc.title,
+                    &chunk.heading_path,
+                    &chunk.text,
+                )
+            })
+            .collect();
+        let t = Instant::now();
+        model
+            .score(q, &passages)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.0))?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "cross-encoder {}: {depth} passages per query on {threads} threads: p50={:.0} ms p99={:.0} ms ({} queries)",
+        model.model_id(),
+        crate::bench::percentile(&lat, 50.0),
+        crate::bench::percentile(&lat, 99.0),
+        lat.len()
+    );
     Ok(())
 }
 

@@ -451,9 +451,11 @@ pub async fn retrieval(
         dense,
         embedder: embedder.clone(),
         reranker: Default::default(),
+        cross_encoder: concierge_server::cross_encoder(config)?,
         config: PipelineConfig {
             candidates: CHUNK_DEPTH,
             dense_weight: args.dense_weight,
+            cross_depth: config.knowledge.cross_encoder.depth,
             ..PipelineConfig::default()
         },
     };

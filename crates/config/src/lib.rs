@@ -94,6 +94,30 @@ pub struct KnowledgeConfig {
     pub ann_threshold: usize,
     /// HNSW candidate list size while searching: higher is more exact and slower.
     pub ann_ef_search: usize,
+    /// An optional user-provided cross-encoder run after the reranker.
+    pub cross_encoder: CrossEncoderConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CrossEncoderConfig {
+    /// A folder with `config.json`, `model.safetensors` and `tokenizer.json` of a BERT-style
+    /// sequence-classification checkpoint (e.g. an ms-marco MiniLM cross-encoder). Unset: none.
+    pub dir: Option<PathBuf>,
+    /// Top reranked passages it reorders.
+    pub depth: usize,
+    /// Threads scoring passages in parallel.
+    pub threads: usize,
+}
+
+impl Default for CrossEncoderConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            depth: 20,
+            threads: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +188,7 @@ impl Default for KnowledgeConfig {
             source_roots: Vec::new(),
             ann_threshold: 20_000,
             ann_ef_search: 128,
+            cross_encoder: CrossEncoderConfig::default(),
         }
     }
 }
@@ -487,6 +512,16 @@ fn validate(loaded: &Loaded) -> Vec<ConfigIssue> {
         (16..=4096).contains(&c.knowledge.ann_ef_search),
         "knowledge.ann_ef_search",
         format!("{} is outside 16..=4096", c.knowledge.ann_ef_search),
+    );
+    check(
+        (1..=100).contains(&c.knowledge.cross_encoder.depth),
+        "knowledge.cross_encoder.depth",
+        format!("{} is outside 1..=100", c.knowledge.cross_encoder.depth),
+    );
+    check(
+        (1..=64).contains(&c.knowledge.cross_encoder.threads),
+        "knowledge.cross_encoder.threads",
+        format!("{} is outside 1..=64", c.knowledge.cross_encoder.threads),
     );
     check(
         (1..=10).contains(&c.knowledge.max_citations),

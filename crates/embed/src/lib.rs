@@ -3,10 +3,13 @@
 //! Architecture invariant: the only crate that knows the embedding wire formats and model files;
 //! the knowledge engine sees vectors.
 
+pub mod bert;
+pub mod cross;
 pub mod local;
 pub mod models;
 pub mod openai;
 
+pub use cross::BertCrossEncoder;
 pub use local::LocalEmbedder;
 pub use openai::OpenAiEmbedder;
 

@@ -8,7 +8,7 @@ use crate::embed::Embedder;
 use crate::index::KnowledgeIndex;
 use crate::ingest::{Progress, Vectors, load_dense, sync_source};
 use crate::pipeline::{Mode, Pipeline, PipelineConfig, Retrieval};
-use crate::rerank::Reranker;
+use crate::rerank::{CrossEncoder, Reranker};
 use crate::source::KnowledgeSource;
 use concierge_core::{Principals, Store, WorkspaceId};
 use std::sync::Arc;
@@ -29,6 +29,7 @@ impl KnowledgeBase {
             dense: Arc::new(DenseIndex::new()),
             embedder,
             reranker: Reranker::default(),
+            cross_encoder: None,
             config: PipelineConfig::default(),
         };
         Self { store, pipeline }
@@ -37,6 +38,13 @@ impl KnowledgeBase {
     /// Uses `dense` (e.g. one persisted with [`DenseIndex::open`]) for the vectors.
     pub fn with_dense(mut self, dense: DenseIndex) -> Self {
         self.pipeline.dense = Arc::new(dense);
+        self
+    }
+
+    /// Reorders the top `depth` reranked passages with a cross-encoder.
+    pub fn with_cross_encoder(mut self, cross: Arc<dyn CrossEncoder>, depth: usize) -> Self {
+        self.pipeline.cross_encoder = Some(cross);
+        self.pipeline.config.cross_depth = depth;
         self
     }
 

@@ -3,9 +3,10 @@
 //! evaluation use this same pipeline.
 
 use crate::dense::DenseIndex;
+use crate::embed::chunk_text_for_embedding;
 use crate::embed::{Embedder, mean, normalized, query_paragraphs};
 use crate::index::{Hit, KnowledgeIndex, QueryTerm};
-use crate::rerank::{RerankInput, Reranker};
+use crate::rerank::{CrossEncoder, RerankInput, Reranker};
 use crate::{KnowledgeError, Result};
 use concierge_core::{Principals, WorkspaceId};
 use std::collections::HashMap;
@@ -47,6 +48,8 @@ pub struct PipelineConfig {
     pub rerank_depth: usize,
     /// Weight of the dense list in the fusion (BM25's is 1).
     pub dense_weight: f32,
+    /// Top reranked candidates the cross-encoder (when configured) reorders.
+    pub cross_depth: usize,
 }
 
 impl Default for PipelineConfig {
@@ -56,6 +59,7 @@ impl Default for PipelineConfig {
             rrf_k: 60.0,
             rerank_depth: 100,
             dense_weight: 1.0,
+            cross_depth: 20,
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct Retrieval {
     pub dense: Vec<Candidate>,
     pub fused: Vec<Candidate>,
     pub reranked: Vec<Candidate>,
+    /// The top of `reranked` as the cross-encoder ordered it (empty without one).
+    pub cross_encoded: Vec<Candidate>,
     pub hits: Vec<Hit>,
     /// The query's embedding, when dense retrieval ran.
     pub query_vector: Option<Vec<f32>>,
@@ -86,6 +92,8 @@ pub struct Pipeline {
     pub dense: Arc<DenseIndex>,
     pub embedder: Option<Arc<dyn Embedder>>,
     pub reranker: Reranker,
+    /// A user-provided cross-encoder run after the reranker (none by default).
+    pub cross_encoder: Option<Arc<dyn CrossEncoder>>,
     pub config: PipelineConfig,
 }
 
@@ -94,6 +102,43 @@ pub const FEEDBACK_CHUNKS: usize = 5;
 
 /// Readable rows sampled for the dense score distribution (exact below it).
 pub const STATS_SAMPLE: usize = 4096;
+
+/// `candidates` reordered by the cross-encoder's score of (query, passage), the passage being
+/// the text the chunk was embedded as (title, heading path, body). Candidates without a text
+/// keep their place at the end.
+async fn cross_encode(
+    cross: &dyn CrossEncoder,
+    query: &str,
+    candidates: &[Candidate],
+    texts: &HashMap<String, Hit>,
+) -> Result<Vec<Candidate>> {
+    let (with_text, without): (Vec<&Candidate>, Vec<&Candidate>) = candidates
+        .iter()
+        .partition(|c| texts.contains_key(&c.chunk_id));
+    let passages: Vec<String> = with_text
+        .iter()
+        .map(|c| {
+            let h = &texts[&c.chunk_id];
+            chunk_text_for_embedding(&h.title, &h.heading_path, &h.text)
+        })
+        .collect();
+    let scores = cross
+        .score(query, &passages)
+        .await
+        .map_err(|e| KnowledgeError::Embedding(e.0))?;
+    let mut scored: Vec<Candidate> = with_text
+        .into_iter()
+        .zip(scores)
+        .map(|(c, score)| Candidate { score, ..c.clone() })
+        .collect();
+    scored.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.chunk_id.cmp(&b.chunk_id))
+    });
+    scored.extend(without.into_iter().cloned());
+    Ok(scored)
+}
 
 /// Weighted reciprocal-rank fusion of ranked lists: `(list, weight)`.
 pub fn rrf(lists: &[(&[Candidate], f32)], k: f32) -> Vec<Candidate> {
@@ -275,6 +320,18 @@ impl Pipeline {
                 out.reranked = self.reranker.rerank(&input);
                 let mut ranking = out.reranked.clone();
                 ranking.extend(ranked[depth..].iter().cloned());
+                if let Some(cross) = &self.cross_encoder {
+                    let top = self.config.cross_depth.min(ranking.len());
+                    let missing: Vec<String> = ranking[..top]
+                        .iter()
+                        .filter(|c| !texts.contains_key(&c.chunk_id))
+                        .map(|c| c.chunk_id.clone())
+                        .collect();
+                    texts.extend(self.index.chunks_by_id(&missing)?);
+                    out.cross_encoded =
+                        cross_encode(cross.as_ref(), query, &ranking[..top], &texts).await?;
+                    ranking.splice(..top, out.cross_encoded.iter().cloned());
+                }
                 ranking
             }
             _ => ranked,

@@ -12,9 +12,21 @@
 //! similarity, document centroid, ranks) were tried in the same set-up and added nothing, so
 //! they are not computed.
 
+use crate::embed::EmbedError;
 use crate::index::ScoreStats;
 use crate::pipeline::Candidate;
+use async_trait::async_trait;
 use std::collections::HashMap;
+
+/// A cross-encoder: reads the question and a passage together and scores their relevance
+/// (higher is more relevant). Optional, user-provided (no such weights ship with the product);
+/// when configured it reorders the top of the reranked list.
+#[async_trait]
+pub trait CrossEncoder: Send + Sync {
+    fn model_id(&self) -> &str;
+    /// One score per passage, in order.
+    async fn score(&self, query: &str, passages: &[String]) -> Result<Vec<f32>, EmbedError>;
+}
 
 pub const FEATURES: [&str; 2] = ["bm25_z", "dense_feedback_z"];
 

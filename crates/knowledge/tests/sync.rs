@@ -275,6 +275,7 @@ async fn vectors_follow_the_sync_and_come_from_the_cache_after_a_restart() {
         dense: std::sync::Arc::new(fresh),
         embedder: Some(std::sync::Arc::new(embedder)),
         reranker: Default::default(),
+        cross_encoder: None,
         config: PipelineConfig::default(),
     };
     for mode in Mode::ALL {
@@ -328,4 +329,50 @@ async fn vectors_follow_the_sync_and_come_from_the_cache_after_a_restart() {
             && !full.fused.is_empty()
             && !full.reranked.is_empty()
     );
+
+    // A cross-encoder reorders the top of the reranked list (here one preferring short passages),
+    // sees only what the asker may read, and its order is the final one.
+    let crossed = Pipeline {
+        cross_encoder: Some(std::sync::Arc::new(ShortestFirst)),
+        ..pipeline
+    }
+    .retrieve(
+        ws.id,
+        &Principals::public(),
+        "thermostat wire",
+        5,
+        Mode::HybridRerank,
+    )
+    .await
+    .expect("retrieve");
+    assert!(!crossed.cross_encoded.is_empty());
+    let order: Vec<&str> = crossed.hits.iter().map(|h| h.chunk_id.as_str()).collect();
+    let expected: Vec<&str> = crossed
+        .cross_encoded
+        .iter()
+        .take(order.len())
+        .map(|c| c.chunk_id.as_str())
+        .collect();
+    assert_eq!(order, expected);
+    let scores: Vec<f32> = crossed.cross_encoded.iter().map(|c| c.score).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(crossed.hits.iter().all(|h| h.title != "Staff notes"));
+}
+
+struct ShortestFirst;
+
+#[async_trait::async_trait]
+impl concierge_knowledge::rerank::CrossEncoder for ShortestFirst {
+    fn model_id(&self) -> &str {
+        "test:shortest-first"
+    }
+
+    async fn score(
+        &self,
+        _query: &str,
+        passages: &[String],
+    ) -> Result<Vec<f32>, concierge_knowledge::embed::EmbedError> {
+        assert!(passages.iter().all(|p| !p.contains("Staff notes")));
+        Ok(passages.iter().map(|p| -(p.len() as f32)).collect())
+    }
 }

@@ -50,6 +50,8 @@ pub struct Stages {
     pub dense: Vec<CandidateDto>,
     pub fused: Vec<CandidateDto>,
     pub reranked: Vec<CandidateDto>,
+    /// The top of `reranked` reordered by the configured cross-encoder (empty without one).
+    pub cross_encoded: Vec<CandidateDto>,
 }
 
 /// A passage of compressed context: the sentences kept for the question, under citation `n`.
@@ -175,6 +177,7 @@ pub async fn search(
             dense: candidates(&r.dense),
             fused: candidates(&r.fused),
             reranked: candidates(&r.reranked),
+            cross_encoded: candidates(&r.cross_encoded),
         },
         hits: r
             .hits

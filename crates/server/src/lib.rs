@@ -20,6 +20,7 @@ use concierge_agent::{AgentConfig, Service};
 use concierge_config::Config;
 use concierge_core::Store;
 use concierge_knowledge::dense::{AnnConfig, DenseIndex};
+use concierge_knowledge::rerank::CrossEncoder;
 use concierge_knowledge::{AnswerConfig, KnowledgeBase, KnowledgeIndex};
 use concierge_store::SqlStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -117,6 +118,29 @@ pub async fn embedder(
     })
 }
 
+/// The configured cross-encoder (`knowledge.cross_encoder.dir`), loaded; none when unset. A
+/// folder that does not hold a readable BERT-style checkpoint is an error, not a silent skip.
+pub fn cross_encoder(config: &Config) -> anyhow::Result<Option<Arc<dyn CrossEncoder>>> {
+    let c = &config.knowledge.cross_encoder;
+    let Some(dir) = &c.dir else {
+        return Ok(None);
+    };
+    let model = concierge_embed::BertCrossEncoder::load(dir, c.threads).map_err(|e| {
+        anyhow::anyhow!(
+            "knowledge.cross_encoder.dir = {}: {} (expected config.json, model.safetensors and \
+             tokenizer.json of a BERT-style cross-encoder)",
+            dir.display(),
+            e.0
+        )
+    })?;
+    tracing::info!(
+        model = model.model_id(),
+        depth = c.depth,
+        "cross-encoder loaded"
+    );
+    Ok(Some(Arc::new(model)))
+}
+
 /// The knowledge base under the data directory, brought in line with the store (BM25 rebuilt
 /// if needed; vectors loaded from the cache, embedding what it lacks).
 pub async fn open_knowledge(
@@ -134,7 +158,11 @@ pub async fn open_knowledge(
             ..AnnConfig::default()
         },
     );
-    let kb = KnowledgeBase::new(store, Arc::new(index), embedder(config).await?).with_dense(dense);
+    let mut kb =
+        KnowledgeBase::new(store, Arc::new(index), embedder(config).await?).with_dense(dense);
+    if let Some(cross) = cross_encoder(config)? {
+        kb = kb.with_cross_encoder(cross, config.knowledge.cross_encoder.depth);
+    }
     kb.load().await.context("cannot load the knowledge base")?;
     Ok(Arc::new(kb))
 }

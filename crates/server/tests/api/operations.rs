@@ -92,3 +92,23 @@ async fn web_chat_and_widget_are_served_without_cdn() {
     }
     assert_eq!(app.get("/widget-demo", None).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_cross_encoder_folder_that_is_not_a_checkpoint_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("config.json"), r#"{"model_type": "gpt2"}"#).expect("write");
+    let mut config = concierge_config::Config::default();
+    config.knowledge.cross_encoder.dir = Some(dir.path().to_path_buf());
+    let err = concierge_server::cross_encoder(&config)
+        .err()
+        .expect("not a BERT checkpoint");
+    let message = format!("{err:#}");
+    assert!(message.contains("knowledge.cross_encoder.dir"), "{message}");
+    assert!(message.contains("config.json"), "{message}");
+    config.knowledge.cross_encoder.dir = None;
+    assert!(
+        concierge_server::cross_encoder(&config)
+            .expect("none")
+            .is_none()
+    );
+}
