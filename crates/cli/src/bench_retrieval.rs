@@ -234,7 +234,11 @@ pub async fn run(
             query_vectors.extend(probes);
             let mut found = 0usize;
             let mut wanted = 0usize;
+            let mut walk = Vec::new();
             for q in &query_vectors {
+                let t = Instant::now();
+                dense.search(workspace, &principals, q, 50);
+                walk.push(t.elapsed().as_secs_f64() * 1000.0);
                 let exact: Vec<String> = dense
                     .search_exact(workspace, &principals, q, 10)
                     .into_iter()
@@ -244,10 +248,13 @@ pub async fn run(
                 wanted += exact.len();
                 found += graph.iter().filter(|h| exact.contains(&h.chunk_id)).count();
             }
+            walk.sort_by(|a, b| a.total_cmp(b));
             println!(
-                "graph  {size:>6} chunks: HNSW built in {graph_secs:.1}s (built={graph_built}), recall@10 vs exact {:.3} over {} queries",
+                "graph  {size:>6} chunks: HNSW built in {graph_secs:.1}s (built={graph_built}), recall@10 vs exact {:.3} over {} queries; top-50 walk p50={:.2} ms p99={:.2} ms",
                 found as f64 / wanted.max(1) as f64,
-                query_vectors.len()
+                query_vectors.len(),
+                crate::bench::percentile(&walk, 50.0),
+                crate::bench::percentile(&walk, 99.0)
             );
         } else {
             println!(
@@ -263,6 +270,22 @@ pub async fn run(
             cross_encoder: None,
             config: PipelineConfig::default(),
         };
+        // The question's embedding alone: the part of every dense search that does not depend
+        // on the index.
+        let mut embed_lat = Vec::new();
+        for _ in 0..2 {
+            for q in &queries {
+                let t = Instant::now();
+                pipeline.embed_query(q).await?;
+                embed_lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        embed_lat.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "embed  {size:>6} chunks question only   p50={:.2} ms p99={:.2} ms",
+            crate::bench::percentile(&embed_lat, 50.0),
+            crate::bench::percentile(&embed_lat, 99.0)
+        );
         for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid, Mode::HybridRerank] {
             let mut lat = Vec::new();
             for _ in 0..2 {

@@ -290,6 +290,21 @@ pub struct RetrievalArgs {
     /// Weight of the dense ranking in the fusion (BM25's is 1).
     #[arg(long, default_value_t = concierge_knowledge::pipeline::PipelineConfig::default().dense_weight)]
     dense_weight: f32,
+    /// Reranker weights of the standardised BM25 and dense scores (default: the shipped ones).
+    #[arg(long, value_parser = parse_weights)]
+    rerank_weights: Option<[f32; 2]>,
+}
+
+/// `BM25,DENSE`, e.g. `0.5,0.5`.
+fn parse_weights(s: &str) -> Result<[f32; 2], String> {
+    let parts: Vec<f32> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f32>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match parts.as_slice() {
+        [b, d] => Ok([*b, *d]),
+        _ => Err("two weights, BM25 then dense, e.g. 0.5,0.5".into()),
+    }
 }
 
 #[derive(Debug)]
@@ -450,7 +465,10 @@ pub async fn retrieval(
         index: index.clone(),
         dense,
         embedder: embedder.clone(),
-        reranker: Default::default(),
+        reranker: match args.rerank_weights {
+            Some(weights) => concierge_knowledge::rerank::Reranker { weights },
+            None => Default::default(),
+        },
         cross_encoder: concierge_server::cross_encoder(config)?,
         config: PipelineConfig {
             candidates: CHUNK_DEPTH,
@@ -537,6 +555,13 @@ pub async fn retrieval(
 #[cfg(test)]
 mod retrieval_tests {
     use super::*;
+
+    #[test]
+    fn rerank_weights_parse_as_two_numbers() {
+        assert_eq!(super::parse_weights("0.2, 0.8"), Ok([0.2, 0.8]));
+        assert!(super::parse_weights("0.5").is_err());
+        assert!(super::parse_weights("a,b").is_err());
+    }
 
     #[test]
     fn metrics_on_a_known_ranking() {

@@ -619,7 +619,7 @@ impl DenseIndex {
         query: &[f32],
         k: usize,
     ) -> Vec<DenseHit> {
-        self.search_inner(workspace, principals, query, k, false).0
+        self.search_inner(workspace, principals, query, k, None).0
     }
 
     /// [`Self::search`], also saying whether the graph or the exact scan answered.
@@ -630,7 +630,21 @@ impl DenseIndex {
         query: &[f32],
         k: usize,
     ) -> (Vec<DenseHit>, SearchKind) {
-        self.search_inner(workspace, principals, query, k, true)
+        self.search_inner(workspace, principals, query, k, Some(self.config.ef_search))
+    }
+
+    /// [`Self::search`] with another graph candidate-list size (a quick, rougher search for
+    /// a few neighbours; exact below the threshold as always).
+    pub fn search_with_ef(
+        &self,
+        workspace: WorkspaceId,
+        principals: &Principals,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+    ) -> Vec<DenseHit> {
+        self.search_inner(workspace, principals, query, k, Some(ef))
+            .0
     }
 
     fn search_inner(
@@ -639,7 +653,7 @@ impl DenseIndex {
         principals: &Principals,
         query: &[f32],
         k: usize,
-        allow_graph: bool,
+        graph_ef: Option<usize>,
     ) -> (Vec<DenseHit>, SearchKind) {
         let Ok(inner) = self.inner.read() else {
             return (Vec::new(), SearchKind::Exact);
@@ -651,12 +665,12 @@ impl DenseIndex {
             |e: &Entry| e.alive && e.workspace == workspace && principals.can_read(&e.acl);
         let mut kind = SearchKind::Exact;
         let mut scored: Vec<(f32, usize)> = Vec::new();
-        if let Some(graph) = inner.graph.as_ref().filter(|_| allow_graph)
+        if let (Some(graph), Some(ef)) = (&inner.graph, graph_ef)
             && inner.live() >= self.config.threshold
         {
             let graph_rows = inner.graph_rows;
             let filter = |row: &usize| *row < graph_rows && readable(&inner.entries[*row]);
-            let found = graph.search_filter(query, k, self.config.ef_search.max(k), Some(&filter));
+            let found = graph.search_filter(query, k, ef.max(k), Some(&filter));
             if found.len() >= k {
                 kind = SearchKind::Graph;
                 scored = found

@@ -100,6 +100,9 @@ pub struct Pipeline {
 /// Nearest chunks whose mean moves the query vector (pseudo-relevance feedback).
 pub const FEEDBACK_CHUNKS: usize = 5;
 
+/// Graph candidate-list size of the feedback search (a few neighbours, approximate is enough).
+pub const FEEDBACK_EF: usize = 32;
+
 /// Readable rows sampled for the dense score distribution (exact below it).
 pub const STATS_SAMPLE: usize = 4096;
 
@@ -205,7 +208,7 @@ impl Pipeline {
     ) -> (Vec<f32>, Vec<Candidate>) {
         let first: Vec<String> = self
             .dense
-            .search(workspace, principals, &q0, FEEDBACK_CHUNKS)
+            .search_with_ef(workspace, principals, &q0, FEEDBACK_CHUNKS, FEEDBACK_EF)
             .into_iter()
             .map(|h| h.chunk_id)
             .collect();
