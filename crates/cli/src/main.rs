@@ -6,6 +6,7 @@ mod bench_retrieval;
 mod chat;
 mod demo;
 mod eval;
+mod eval_intents;
 mod sse;
 
 use anyhow::Context;
@@ -122,6 +123,9 @@ enum EvalCommand {
     Evidence(eval::EvidenceArgs),
     /// Retrieval quality on a JSONL corpus with qrels: recall@5/10/20, nDCG@10, MRR and latency per mode.
     Retrieval(eval::RetrievalArgs),
+    /// Intent classification and out-of-scope detection on labelled messages (CSV, JSONL or
+    /// CLINC150 JSON): accuracy, macro-F1, out-of-scope precision/recall/F1, AUROC, latency.
+    Intents(eval_intents::IntentArgs),
 }
 
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -202,6 +206,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Eval {
             command: EvalCommand::Retrieval(args),
         } => eval::retrieval(args, &load_config(cli.config.as_ref())?).await?,
+        Command::Eval {
+            command: EvalCommand::Intents(args),
+        } => eval_intents::run(args, &load_config(cli.config.as_ref())?).await?,
         Command::Serve => {
             let config = load_config(cli.config.as_ref())?;
             init_logging(&config);

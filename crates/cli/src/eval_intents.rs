@@ -1,0 +1,551 @@
+//! `concierge eval intents`: trains the intent engine on labelled messages and measures it
+//! (accuracy, macro-F1, in-scope accuracy, out-of-scope precision / recall / F1 and AUROC,
+//! training time, per-message latency). Any file in the accepted formats can be passed:
+//! CSV with a header (text, label), JSONL `{"text", "label"}`, or the CLINC150 JSON layout
+//! with split names.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use concierge_knowledge::embed::{Embedder, text_hash};
+use concierge_understand::intent::{Examples, IntentConfig, IntentModel, Prediction};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct IntentArgs {
+    /// Training examples (CSV, JSONL or CLINC150 JSON).
+    #[arg(long)]
+    train: PathBuf,
+    /// Validation examples: the out-of-scope threshold is chosen on them (without it, by
+    /// cross-validation on the training examples).
+    #[arg(long)]
+    valid: Option<PathBuf>,
+    /// Test examples. Without it: k-fold cross-validation on the training file.
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// The label of out-of-scope examples.
+    #[arg(long, default_value = "oos")]
+    oos_label: String,
+    /// CLINC150 JSON: splits read as training examples.
+    #[arg(long, value_delimiter = ',', default_value = "train,oos_train")]
+    train_split: Vec<String>,
+    /// CLINC150 JSON: splits read as validation examples.
+    #[arg(long, value_delimiter = ',', default_value = "val,oos_val")]
+    valid_split: Vec<String>,
+    /// CLINC150 JSON: splits read as test examples.
+    #[arg(long, value_delimiter = ',', default_value = "test,oos_test")]
+    test_split: Vec<String>,
+    /// Folds of the cross-validation when there is no test file.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Write the figures as JSON.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// L2 penalty of the classifier (default: the shipped one).
+    #[arg(long)]
+    l2: Option<f32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub text: String,
+    pub label: String,
+}
+
+/// Reads labelled examples: CLINC150 JSON (an object of splits), JSONL, or CSV with a header.
+pub fn read_examples(path: &Path, splits: &[String]) -> anyhow::Result<Vec<Example>> {
+    let raw =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    // By extension, else by content: JSONL's first line is an example object; a CLINC file is
+    // one object of splits; anything else is CSV.
+    let first_line_is_example = raw
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .is_some_and(|v| v.get("text").is_some());
+    let kind = match ext.as_str() {
+        "json" => "clinc",
+        "jsonl" => "jsonl",
+        "csv" => "csv",
+        _ if first_line_is_example => "jsonl",
+        _ if raw.trim_start().starts_with('{') => "clinc",
+        _ => "csv",
+    };
+    if kind == "clinc" {
+        let value: serde_json::Value = serde_json::from_str(&raw)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let object = value
+            .as_object()
+            .with_context(|| format!("{}: expected an object of splits", path.display()))?;
+        let mut out = Vec::new();
+        for split in splits {
+            let Some(items) = object.get(split) else {
+                continue;
+            };
+            for (i, item) in items.as_array().into_iter().flatten().enumerate() {
+                match item.as_array().map(Vec::as_slice) {
+                    Some(
+                        [
+                            serde_json::Value::String(text),
+                            serde_json::Value::String(label),
+                            ..,
+                        ],
+                    ) => out.push(Example {
+                        text: text.clone(),
+                        label: label.clone(),
+                    }),
+                    _ => bail!("{}: {split}[{i}] is not [text, label]", path.display()),
+                }
+            }
+        }
+        if out.is_empty() {
+            bail!(
+                "{}: none of the splits {splits:?} is present (it has {:?})",
+                path.display(),
+                object.keys().collect::<Vec<_>>()
+            );
+        }
+        return Ok(out);
+    }
+    if kind == "jsonl" {
+        let mut out = Vec::new();
+        for (i, line) in raw
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .with_context(|| format!("{} line {}: not JSON", path.display(), i + 1))?;
+            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+            match (
+                field("text"),
+                field("label").or_else(|| v.get("label").map(|l| l.to_string())),
+            ) {
+                (Some(text), Some(label)) => out.push(Example { text, label }),
+                _ => bail!(
+                    "{} line {}: expected {{\"text\", \"label\"}}",
+                    path.display(),
+                    i + 1
+                ),
+            }
+        }
+        return Ok(out);
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(raw.as_bytes());
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{} row {}", path.display(), i + 2))?;
+        match (record.get(0), record.get(1)) {
+            (Some(text), Some(label)) => out.push(Example {
+                text: text.to_string(),
+                label: label.trim().to_string(),
+            }),
+            _ => bail!(
+                "{} row {}: expected text and label columns",
+                path.display(),
+                i + 2
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// The figures of one evaluation.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct IntentMetrics {
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub in_scope_accuracy: f64,
+    pub oos_precision: Option<f64>,
+    pub oos_recall: Option<f64>,
+    pub oos_f1: Option<f64>,
+    pub auroc: Option<f64>,
+    pub examples: usize,
+}
+
+/// Metrics of predictions (`None` = out of scope) against gold labels (`oos` = out of scope),
+/// with each example's out-of-scope score for the AUROC.
+pub fn intent_metrics(
+    gold: &[String],
+    predicted: &[Option<String>],
+    oos_scores: &[f32],
+    oos: &str,
+) -> IntentMetrics {
+    let n = gold.len().max(1) as f64;
+    let pred_label = |p: &Option<String>| p.clone().unwrap_or_else(|| oos.to_string());
+    let correct = gold
+        .iter()
+        .zip(predicted)
+        .filter(|(g, p)| **g == pred_label(p))
+        .count();
+    let in_scope: Vec<usize> = (0..gold.len()).filter(|&i| gold[i] != oos).collect();
+    let in_correct = in_scope
+        .iter()
+        .filter(|&&i| gold[i] == pred_label(&predicted[i]))
+        .count();
+    // Macro-F1 over every label seen in gold or predictions.
+    let mut labels: Vec<String> = gold.to_vec();
+    labels.extend(predicted.iter().map(pred_label));
+    labels.sort();
+    labels.dedup();
+    let f1_of = |label: &str| -> (f64, f64, f64) {
+        let tp = gold
+            .iter()
+            .zip(predicted)
+            .filter(|(g, p)| *g == label && pred_label(p) == label)
+            .count() as f64;
+        let fp = gold
+            .iter()
+            .zip(predicted)
+            .filter(|(g, p)| *g != label && pred_label(p) == label)
+            .count() as f64;
+        let fn_ = gold
+            .iter()
+            .zip(predicted)
+            .filter(|(g, p)| *g == label && pred_label(p) != label)
+            .count() as f64;
+        let precision = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
+        let recall = if tp + fn_ > 0.0 { tp / (tp + fn_) } else { 0.0 };
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
+        (precision, recall, f1)
+    };
+    let macro_f1 = labels.iter().map(|l| f1_of(l).2).sum::<f64>() / labels.len().max(1) as f64;
+    let has_oos = gold.iter().any(|g| g == oos);
+    let (oos_precision, oos_recall, oos_f1, auroc) = if has_oos {
+        let (p, r, f) = f1_of(oos);
+        let pos: Vec<f32> = (0..gold.len())
+            .filter(|&i| gold[i] == oos)
+            .map(|i| oos_scores[i])
+            .collect();
+        let neg: Vec<f32> = (0..gold.len())
+            .filter(|&i| gold[i] != oos)
+            .map(|i| oos_scores[i])
+            .collect();
+        (
+            Some(p),
+            Some(r),
+            Some(f),
+            Some(crate::eval::auroc(&pos, &neg)),
+        )
+    } else {
+        (None, None, None, None)
+    };
+    IntentMetrics {
+        accuracy: correct as f64 / n,
+        macro_f1,
+        in_scope_accuracy: in_correct as f64 / in_scope.len().max(1) as f64,
+        oos_precision,
+        oos_recall,
+        oos_f1,
+        auroc,
+        examples: gold.len(),
+    }
+}
+
+/// Embeds texts, reusing vectors cached by text hash in `cache`.
+async fn embed_all(
+    embedder: &dyn Embedder,
+    cache: &dyn concierge_core::Store,
+    texts: &[String],
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let model = embedder.model_id().to_string();
+    let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
+    let mut cached = cache.embeddings(&model, &hashes).await?;
+    let missing: Vec<usize> = (0..texts.len())
+        .filter(|i| !cached.contains_key(&hashes[*i]))
+        .collect();
+    let started = Instant::now();
+    for (n, group) in missing.chunks(256).enumerate() {
+        let inputs: Vec<String> = group.iter().map(|i| texts[*i].clone()).collect();
+        let vectors = embedder
+            .embed(&inputs)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.0))?;
+        let fresh: Vec<(String, Vec<f32>)> = group
+            .iter()
+            .map(|i| hashes[*i].clone())
+            .zip(vectors)
+            .collect();
+        cache.put_embeddings(&model, &fresh).await?;
+        cached.extend(fresh);
+        eprint!(
+            "\rembedded {}/{} new texts",
+            ((n + 1) * 256).min(missing.len()),
+            missing.len()
+        );
+    }
+    if !missing.is_empty() {
+        eprintln!(" in {:.0}s", started.elapsed().as_secs_f64());
+    }
+    Ok(hashes.iter().map(|h| cached[h].clone()).collect())
+}
+
+struct Set {
+    examples: Vec<Example>,
+    vectors: Vec<Vec<f32>>,
+}
+
+fn predictions(model: &IntentModel, set: &Set) -> (Vec<Option<String>>, Vec<f32>) {
+    let mut labels = Vec::with_capacity(set.examples.len());
+    let mut scores = Vec::with_capacity(set.examples.len());
+    for (e, v) in set.examples.iter().zip(&set.vectors) {
+        let Prediction {
+            intent, oos_score, ..
+        } = model.predict(&e.text, v);
+        labels.push(intent);
+        scores.push(oos_score);
+    }
+    (labels, scores)
+}
+
+pub async fn run(args: IntentArgs, config: &concierge_config::Config) -> anyhow::Result<()> {
+    let embedder = concierge_server::embedder(config)
+        .await?
+        .context("eval intents needs sentence embeddings: set knowledge.embeddings.provider to local or openai")?;
+    let cache =
+        concierge_store::SqlStore::open_sqlite(&config.storage.data_dir.join("eval-cache.db"), 2)
+            .await?;
+    let load = |path: &Path, splits: &[String]| read_examples(path, splits);
+    let mut train = load(&args.train, &args.train_split)?;
+    let oos = args.oos_label.clone();
+    let load_set = |examples: Vec<Example>| async {
+        let texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
+        let vectors = embed_all(embedder.as_ref(), &cache, &texts).await?;
+        anyhow::Ok(Set { examples, vectors })
+    };
+    train.retain(|e| !e.text.trim().is_empty());
+    let train = load_set(train).await?;
+    let valid = match &args.valid {
+        Some(p) => Some(load_set(load(p, &args.valid_split)?).await?),
+        None => None,
+    };
+    let mut intent_config = IntentConfig {
+        oos_label: oos.clone(),
+        ..IntentConfig::default()
+    };
+    if let Some(l2) = args.l2 {
+        intent_config.train.l2 = l2;
+    }
+    let mut report = serde_json::Map::new();
+    let (metrics, train_seconds, latencies) = if let Some(test_path) = &args.test {
+        let test = load_set(load(test_path, &args.test_split)?).await?;
+        let started = Instant::now();
+        let model = train_model(&train, valid.as_ref(), &intent_config)?;
+        let train_seconds = started.elapsed().as_secs_f64();
+        let (pred, scores) = predictions(&model, &test);
+        let gold: Vec<String> = test.examples.iter().map(|e| e.label.clone()).collect();
+        // Latency of one message end to end: its embedding and the classifier.
+        let mut lat = Vec::new();
+        for e in test.examples.iter().take(200) {
+            let t = Instant::now();
+            let v = embedder
+                .embed(std::slice::from_ref(&e.text))
+                .await
+                .map_err(|e| anyhow::anyhow!(e.0))?;
+            let _ = model.predict(&e.text, &v[0]);
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        (
+            intent_metrics(&gold, &pred, &scores, &oos),
+            train_seconds,
+            lat,
+        )
+    } else {
+        // k-fold cross-validation on the training file (stratified by order within labels).
+        let k = args.folds.max(2);
+        let mut by_label: HashMap<&str, usize> = HashMap::new();
+        let fold_of: Vec<usize> = train
+            .examples
+            .iter()
+            .map(|e| {
+                let c = by_label.entry(e.label.as_str()).or_default();
+                *c += 1;
+                *c % k
+            })
+            .collect();
+        let mut gold = Vec::new();
+        let mut pred = Vec::new();
+        let mut scores = Vec::new();
+        let mut seconds = 0.0;
+        let mut lat = Vec::new();
+        for fold in 0..k {
+            let part = |keep: bool| Set {
+                examples: (0..train.examples.len())
+                    .filter(|i| (fold_of[*i] == fold) != keep)
+                    .map(|i| train.examples[i].clone())
+                    .collect(),
+                vectors: (0..train.examples.len())
+                    .filter(|i| (fold_of[*i] == fold) != keep)
+                    .map(|i| train.vectors[i].clone())
+                    .collect(),
+            };
+            let (fit, held) = (part(true), part(false));
+            let started = Instant::now();
+            let model = train_model(&fit, valid.as_ref(), &intent_config)?;
+            seconds += started.elapsed().as_secs_f64();
+            let (p, s) = predictions(&model, &held);
+            for e in held.examples.iter().zip(&held.vectors).take(40) {
+                let t = Instant::now();
+                let _ = model.predict(&e.0.text, e.1);
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            gold.extend(held.examples.iter().map(|e| e.label.clone()));
+            pred.extend(p);
+            scores.extend(s);
+            eprintln!("fold {}/{k} done", fold + 1);
+        }
+        report.insert("folds".into(), serde_json::json!(k));
+        report.insert(
+            "latency_note".into(),
+            serde_json::json!("classifier only (embeddings cached)"),
+        );
+        (
+            intent_metrics(&gold, &pred, &scores, &oos),
+            seconds / k as f64,
+            lat,
+        )
+    };
+    let mut lat = latencies;
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let p50 = crate::bench::percentile(&lat, 50.0);
+    let p99 = crate::bench::percentile(&lat, 99.0);
+    let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |x| format!("{x:.4}"));
+    println!(
+        "examples={} train={} model={}",
+        metrics.examples,
+        train.examples.len(),
+        embedder.model_id()
+    );
+    println!(
+        "accuracy={:.4} macro_f1={:.4} in_scope_accuracy={:.4}",
+        metrics.accuracy, metrics.macro_f1, metrics.in_scope_accuracy
+    );
+    println!(
+        "oos_precision={} oos_recall={} oos_f1={} auroc={}",
+        opt(metrics.oos_precision),
+        opt(metrics.oos_recall),
+        opt(metrics.oos_f1),
+        opt(metrics.auroc)
+    );
+    println!("train_seconds={train_seconds:.2} latency_ms p50={p50:.2} p99={p99:.2}");
+    if let Some(path) = &args.report {
+        let m = serde_json::to_value(&metrics)?;
+        if let serde_json::Value::Object(map) = m {
+            report.extend(map);
+        }
+        report.insert("train_seconds".into(), serde_json::json!(train_seconds));
+        report.insert("latency_ms_p50".into(), serde_json::json!(p50));
+        report.insert("latency_ms_p99".into(), serde_json::json!(p99));
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(())
+}
+
+fn texts(s: &Set) -> Vec<&str> {
+    s.examples.iter().map(|e| e.text.as_str()).collect()
+}
+
+fn labels(s: &Set) -> Vec<&str> {
+    s.examples.iter().map(|e| e.label.as_str()).collect()
+}
+
+fn train_model(
+    train: &Set,
+    valid: Option<&Set>,
+    config: &IntentConfig,
+) -> anyhow::Result<IntentModel> {
+    let (train_texts, train_labels) = (texts(train), labels(train));
+    let valid_parts = valid.map(|v| (texts(v), labels(v), v.vectors.as_slice()));
+    IntentModel::train(
+        Examples {
+            texts: &train_texts,
+            vectors: &train.vectors,
+            labels: &train_labels,
+        },
+        valid_parts.as_ref().map(|(t, l, v)| Examples {
+            texts: t,
+            vectors: v,
+            labels: l,
+        }),
+        config,
+    )
+    .map_err(|e| anyhow::anyhow!(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_csv_jsonl_and_clinc_json() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let csv = dir.path().join("a.csv");
+        std::fs::write(
+            &csv,
+            "text,category\n\"Hi, where is my card?\",card_arrival\nrefund please,refund\n",
+        )?;
+        let e = read_examples(&csv, &[])?;
+        assert_eq!(
+            e[0],
+            Example {
+                text: "Hi, where is my card?".into(),
+                label: "card_arrival".into()
+            }
+        );
+        assert_eq!(e.len(), 2);
+        let jsonl = dir.path().join("a.jsonl");
+        std::fs::write(
+            &jsonl,
+            "{\"text\": \"x\", \"label\": \"y\"}\n\n{\"text\": \"z\", \"label\": 3}\n",
+        )?;
+        let e = read_examples(&jsonl, &[])?;
+        assert_eq!(e[1].label, "3");
+        let clinc = dir.path().join("c.json");
+        std::fs::write(
+            &clinc,
+            r#"{"train": [["a", "x"]], "oos_train": [["b", "oos"]], "val": [["c", "x"]]}"#,
+        )?;
+        let e = read_examples(&clinc, &["train".into(), "oos_train".into()])?;
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[1].label, "oos");
+        assert!(read_examples(&clinc, &["test".into()]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn metrics_count_out_of_scope_as_its_own_class() {
+        let gold: Vec<String> = ["a", "a", "b", "oos", "oos"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let pred = vec![
+            Some("a".to_string()),
+            None,
+            Some("b".to_string()),
+            None,
+            Some("a".to_string()),
+        ];
+        let m = intent_metrics(&gold, &pred, &[0.1, 0.9, 0.2, 0.8, 0.3], "oos");
+        assert!((m.accuracy - 0.6).abs() < 1e-9);
+        assert!((m.in_scope_accuracy - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(m.oos_recall, Some(0.5));
+        assert_eq!(m.oos_precision, Some(0.5));
+        // oos scores: positives 0.8, 0.3; negatives 0.1, 0.9, 0.2 → 4 of 6 pairs ordered.
+        assert!(m.auroc.is_some_and(|a| (a - 4.0 / 6.0).abs() < 1e-9));
+        let none = intent_metrics(&gold[..3], &pred[..3], &[0.0; 3], "oos");
+        assert_eq!(none.oos_recall, None);
+    }
+}

@@ -1,0 +1,5 @@
+//! Understanding incoming messages. Architecture invariant: no HTTP, SQL or model runtime; it
+//! works on texts and the sentence vectors the embedding boundary produces.
+
+pub mod intent;
+pub mod linear;
