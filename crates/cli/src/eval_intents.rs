@@ -347,7 +347,12 @@ pub async fn run(args: IntentArgs, config: &concierge_config::Config) -> anyhow:
         let train_seconds = started.elapsed().as_secs_f64();
         let (pred, scores) = predictions(&model, &test);
         let gold: Vec<String> = test.examples.iter().map(|e| e.label.clone()).collect();
-        // Latency of one message end to end: its embedding and the classifier.
+        // Latency of one message end to end: its embedding and the classifier (after one
+        // warm-up call).
+        embedder
+            .embed(&["warm up".to_string()])
+            .await
+            .map_err(|e| anyhow::anyhow!(e.0))?;
         let mut lat = Vec::new();
         for e in test.examples.iter().take(200) {
             let t = Instant::now();
