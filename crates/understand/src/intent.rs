@@ -24,6 +24,8 @@ pub struct IntentConfig {
     pub alternatives: usize,
     /// In-scope accuracy the out-of-scope threshold may cost on the calibration data.
     pub max_in_scope_loss: f64,
+    /// Blend a nearest-neighbour vote into the probabilities (see [`Neighbors`]).
+    pub neighbors: bool,
 }
 
 impl Default for IntentConfig {
@@ -38,6 +40,7 @@ impl Default for IntentConfig {
             l2_candidates: vec![1e-4, 1e-5, 1e-6],
             alternatives: 3,
             max_in_scope_loss: 0.02,
+            neighbors: true,
         }
     }
 }
@@ -60,7 +63,51 @@ pub struct IntentModel {
     pub model: Softmax,
     /// Declare out of scope when the best in-scope probability is below this.
     pub threshold: Option<f32>,
+    /// The training examples' vectors, for the nearest-neighbour vote blended into the
+    /// classifier's probabilities.
+    pub neighbors: Option<Neighbors>,
     pub alternatives: usize,
+}
+
+/// A similarity-weighted vote of the `k` nearest training examples (cosine of unit vectors),
+/// weights `exp((sim - best) / temperature)`, blended as `(1 - weight)·softmax + weight·vote`.
+/// On BANKING77 (5-fold CV) it lifts accuracy from 0.922 to 0.930 with k 10, temperature
+/// 0.02, weight 0.3 (the whole region k 5–20, temperature 0.02–0.05, weight 0.3–0.5 gives
+/// 0.929–0.931; docs/evaluation.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Neighbors {
+    pub dims: usize,
+    /// `[examples × dims]`.
+    pub vectors: Vec<f32>,
+    pub classes: Vec<usize>,
+    pub k: usize,
+    pub temperature: f32,
+    pub weight: f32,
+}
+
+impl Neighbors {
+    /// The vote's class distribution over `n_classes`.
+    fn vote(&self, vector: &[f32], n_classes: usize) -> Vec<f32> {
+        let mut top: Vec<(f32, usize)> = Vec::with_capacity(self.k + 1);
+        for (row, class) in self.vectors.chunks_exact(self.dims).zip(&self.classes) {
+            let sim: f32 = row.iter().zip(vector).map(|(a, b)| a * b).sum();
+            if top.len() < self.k || sim > top[top.len() - 1].0 {
+                let at = top.partition_point(|(s, _)| *s >= sim);
+                top.insert(at, (sim, *class));
+                top.truncate(self.k);
+            }
+        }
+        let mut p = vec![0f32; n_classes];
+        let best = top.first().map_or(0.0, |t| t.0);
+        for (sim, class) in &top {
+            p[*class] += ((sim - best) / self.temperature).exp();
+        }
+        let sum: f32 = p.iter().sum();
+        if sum > 0.0 {
+            p.iter_mut().for_each(|v| *v /= sum);
+        }
+        p
+    }
 }
 
 /// One message's intent.
@@ -68,11 +115,12 @@ pub struct IntentModel {
 pub struct Prediction {
     /// The intent, or none when out of scope.
     pub intent: Option<String>,
-    /// The best in-scope intent's probability.
+    /// The best in-scope intent's probability (classifier and neighbour vote blended).
     pub confidence: f32,
     /// The best in-scope intents with their probabilities, best first.
     pub alternatives: Vec<(String, f32)>,
-    /// Higher is more likely out of scope: `1 - confidence`.
+    /// Higher is more likely out of scope: one minus the classifier's best in-scope
+    /// probability.
     pub oos_score: f32,
 }
 
@@ -185,6 +233,14 @@ impl IntentModel {
             oos_label: config.oos_label.clone(),
             model: fit(&x, &y),
             threshold: None,
+            neighbors: config.neighbors.then(|| Neighbors {
+                dims,
+                vectors: x.clone(),
+                classes: y.clone(),
+                k: 10,
+                temperature: 0.02,
+                weight: 0.3,
+            }),
             alternatives: config.alternatives,
         };
         // Calibration: on the validation examples, or else on a held-out fifth of the training
@@ -204,6 +260,11 @@ impl IntentModel {
                 let ky: Vec<usize> = kept.iter().map(|&i| y[i]).collect();
                 let probe = Self {
                     model: fit(&kx, &ky),
+                    neighbors: model.neighbors.as_ref().map(|n| Neighbors {
+                        vectors: kx.clone(),
+                        classes: ky.clone(),
+                        ..n.clone()
+                    }),
                     ..model.clone()
                 };
                 held.iter()
@@ -217,14 +278,37 @@ impl IntentModel {
     }
 
     fn calibration_point(&self, vector: &[f32], label: &str) -> (f32, bool, bool) {
-        let (best, confidence) = self.best_in_scope(vector);
+        let (best, _) = self.best_in_scope(vector);
         let is_oos = label == self.oos_label;
-        (confidence, is_oos, !is_oos && self.labels[best] == label)
+        (
+            self.scope_confidence(vector),
+            is_oos,
+            !is_oos && self.labels[best] == label,
+        )
+    }
+
+    /// The classifier's (not the blend's) best in-scope probability: the out-of-scope
+    /// signal. The neighbour vote picks the intent better but separates out-of-scope messages
+    /// worse (CLINC150 val AUROC 0.967 blended vs 0.974 classifier alone).
+    fn scope_confidence(&self, vector: &[f32]) -> f32 {
+        self.model
+            .probabilities(vector, 1)
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != self.oos_class)
+            .map(|(_, p)| p)
+            .fold(0.0, f32::max)
     }
 
     /// In-scope probabilities, renormalised without the out-of-scope class.
     fn in_scope(&self, vector: &[f32]) -> Vec<(usize, f32)> {
-        let p = self.model.probabilities(vector, 1);
+        let mut p = self.model.probabilities(vector, 1);
+        if let Some(nb) = &self.neighbors {
+            let vote = nb.vote(vector, self.labels.len());
+            for (pi, vi) in p.iter_mut().zip(vote) {
+                *pi = (1.0 - nb.weight) * *pi + nb.weight * vi;
+            }
+        }
         p.into_iter()
             .enumerate()
             .filter(|(i, _)| Some(*i) != self.oos_class)
@@ -244,7 +328,8 @@ impl IntentModel {
         let mut ranked = self.in_scope(vector);
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let (best, confidence) = ranked.first().copied().unwrap_or((0, 0.0));
-        let out_of_scope = self.threshold.is_some_and(|t| confidence < t);
+        let scope = self.scope_confidence(vector);
+        let out_of_scope = self.threshold.is_some_and(|t| scope < t);
         Prediction {
             intent: (!out_of_scope).then(|| self.labels[best].clone()),
             confidence,
@@ -253,7 +338,7 @@ impl IntentModel {
                 .take(self.alternatives)
                 .map(|(i, p)| (self.labels[*i].clone(), *p))
                 .collect(),
-            oos_score: 1.0 - confidence,
+            oos_score: 1.0 - scope,
         }
     }
 }
