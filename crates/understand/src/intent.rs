@@ -378,6 +378,24 @@ mod tests {
     }
 
     #[test]
+    fn neighbour_vote_weighs_closer_examples_more() {
+        let nb = Neighbors {
+            dims: 2,
+            vectors: [unit(&[1.0, 0.0]), unit(&[0.9, 0.1]), unit(&[0.0, 1.0])].concat(),
+            classes: vec![0, 1, 1],
+            k: 2,
+            temperature: 0.1,
+            weight: 0.5,
+        };
+        let p = nb.vote(&unit(&[1.0, 0.05]), 2);
+        assert!(p[0] > p[1] && p[1] > 0.0, "{p:?}");
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        // k = 2: the far example of class 1 is not counted.
+        let far = nb.vote(&unit(&[0.0, 1.0]), 2);
+        assert!(far[1] > 0.99, "{far:?}");
+    }
+
+    #[test]
     fn trains_predicts_and_calibrates_out_of_scope() {
         let mut vectors = Vec::new();
         let mut labels = Vec::new();
