@@ -261,36 +261,22 @@ async fn embed_all(
     cache: &dyn concierge_core::Store,
     texts: &[String],
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let model = embedder.model_id().to_string();
-    let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
-    let mut cached = cache.embeddings(&model, &hashes).await?;
-    let missing: Vec<usize> = (0..texts.len())
-        .filter(|i| !cached.contains_key(&hashes[*i]))
-        .collect();
     let started = Instant::now();
-    for (n, group) in missing.chunks(256).enumerate() {
-        let inputs: Vec<String> = group.iter().map(|i| texts[*i].clone()).collect();
-        let vectors = embedder
-            .embed(&inputs)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.0))?;
-        let fresh: Vec<(String, Vec<f32>)> = group
-            .iter()
-            .map(|i| hashes[*i].clone())
-            .zip(vectors)
-            .collect();
-        cache.put_embeddings(&model, &fresh).await?;
-        cached.extend(fresh);
-        eprint!(
-            "\rembedded {}/{} new texts",
-            ((n + 1) * 256).min(missing.len()),
-            missing.len()
-        );
-    }
-    if !missing.is_empty() {
-        eprintln!(" in {:.0}s", started.elapsed().as_secs_f64());
-    }
-    Ok(hashes.iter().map(|h| cached[h].clone()).collect())
+    let vectors = concierge_knowledge::ingest::embed_cached(Some(cache), embedder, texts).await?;
+    eprintln!(
+        "{} texts embedded or read from the cache in {:.0}s",
+        texts.len(),
+        started.elapsed().as_secs_f64()
+    );
+    texts
+        .iter()
+        .map(|t| {
+            vectors
+                .get(&text_hash(t))
+                .cloned()
+                .context("an embedding is missing")
+        })
+        .collect()
 }
 
 struct Set {

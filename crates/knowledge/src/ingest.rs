@@ -99,6 +99,41 @@ pub struct Vectors<'a> {
     pub dense: &'a DenseIndex,
 }
 
+/// Vectors of `texts` keyed by [`text_hash`]: those the store has cached for this model are
+/// reused, the others embedded in batches and cached (without a store, all are embedded).
+pub async fn embed_cached(
+    store: Option<&dyn Store>,
+    embedder: &dyn Embedder,
+    texts: &[String],
+) -> Result<HashMap<String, Vec<f32>>> {
+    let model = embedder.model_id().to_string();
+    let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
+    let mut cached = match store {
+        Some(store) => store.embeddings(&model, &hashes).await?,
+        None => HashMap::new(),
+    };
+    let missing: Vec<usize> = (0..texts.len())
+        .filter(|i| !cached.contains_key(&hashes[*i]))
+        .collect();
+    for group in missing.chunks(EMBED_BATCH) {
+        let inputs: Vec<String> = group.iter().map(|i| texts[*i].clone()).collect();
+        let embedded = embedder
+            .embed(&inputs)
+            .await
+            .map_err(|e| KnowledgeError::Embedding(e.0))?;
+        let fresh: Vec<(String, Vec<f32>)> = group
+            .iter()
+            .map(|i| hashes[*i].clone())
+            .zip(embedded)
+            .collect();
+        if let Some(store) = store {
+            store.put_embeddings(&model, &fresh).await?;
+        }
+        cached.extend(fresh);
+    }
+    Ok(cached)
+}
+
 /// Embeds `batch`'s chunks (with a store, cached vectors by text hash are reused and new ones
 /// cached) and replaces the documents' vectors in the dense index.
 pub async fn embed_chunks(
@@ -115,32 +150,7 @@ pub async fn embed_chunks(
             texts.push(text);
         }
     }
-    let model = vectors.embedder.model_id().to_string();
-    let hashes: Vec<String> = items.iter().map(|(_, _, h)| h.clone()).collect();
-    let mut cached = match store {
-        Some(store) => store.embeddings(&model, &hashes).await?,
-        None => std::collections::HashMap::new(),
-    };
-    let missing: Vec<usize> = (0..items.len())
-        .filter(|i| !cached.contains_key(&items[*i].2))
-        .collect();
-    for group in missing.chunks(EMBED_BATCH) {
-        let inputs: Vec<String> = group.iter().map(|i| texts[*i].clone()).collect();
-        let embedded = vectors
-            .embedder
-            .embed(&inputs)
-            .await
-            .map_err(|e| KnowledgeError::Embedding(e.0))?;
-        let fresh: Vec<(String, Vec<f32>)> = group
-            .iter()
-            .map(|i| items[*i].2.clone())
-            .zip(embedded)
-            .collect();
-        if let Some(store) = store {
-            store.put_embeddings(&model, &fresh).await?;
-        }
-        cached.extend(fresh);
-    }
+    let cached = embed_cached(store, vectors.embedder, &texts).await?;
     // An updated document may have fewer chunks than before: drop its old vectors first.
     let documents: Vec<DocumentId> = batch.iter().map(|(d, _)| d.id).collect();
     vectors.dense.remove_documents(&documents);
