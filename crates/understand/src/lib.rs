@@ -2,4 +2,5 @@
 //! works on texts and the sentence vectors the embedding boundary produces.
 
 pub mod intent;
+pub mod language;
 pub mod linear;
