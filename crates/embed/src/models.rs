@@ -191,6 +191,16 @@ pub async fn fetch(
     log: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<ModelFiles, ModelError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
+    // One fetch at a time per directory, across threads and processes (parallel tests, two
+    // replicas starting together): the others wait, then find the files present and verified.
+    let lock_path = dir.join(".fetch.lock");
+    let _lock = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::create(&lock_path).map_err(io(&lock_path))?;
+        file.lock().map_err(io(&lock_path))?;
+        Ok::<_, ModelError>(file)
+    })
+    .await
+    .map_err(|e| ModelError::Download(format!("lock task: {e}")))??;
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(600))
         .build()

@@ -182,7 +182,7 @@ async fn a_user_cross_encoder_scores_pairs_with_its_head() {
         .collect();
     let pooler_b: Vec<f32> = (0..384).map(|i| (i as f32 / 384.0 - 0.5) * 0.1).collect();
     let class_w: Vec<f32> = (0..384)
-        .map(|i| ((i * 31 % 97) as f32 / 97.0 - 0.5))
+        .map(|i| (i * 31 % 97) as f32 / 97.0 - 0.5)
         .collect();
     let class_b = vec![0.25f32];
     for (name, shape, values) in [
