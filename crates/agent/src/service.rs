@@ -106,6 +106,8 @@ impl Service {
                 citations: vec![],
                 idempotency,
                 enqueue_turn: ai_turn,
+                analysis: None,
+                follow_up: vec![],
             })
             .await?;
         self.publish_all(&created.events);
@@ -172,6 +174,8 @@ impl Service {
                 citations: vec![],
                 idempotency: None,
                 enqueue_turn: false,
+                analysis: None,
+                follow_up: vec![],
             })
             .await?;
         self.publish_all(&created.events);
@@ -309,6 +313,8 @@ impl Service {
                     fingerprint: "ai-reply".into(),
                 }),
                 enqueue_turn: false,
+                analysis: None,
+                follow_up: vec![],
             })
             .await?;
         self.publish_all(&created.events);

@@ -284,6 +284,9 @@ pub struct Message {
     pub author: Author,
     pub text: String,
     pub citations: Vec<Citation>,
+    /// Customer messages: what was understood and where the message was routed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<crate::Analysis>,
     pub created_at: DateTime<Utc>,
 }
 

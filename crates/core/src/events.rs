@@ -2,6 +2,7 @@
 //! so a conversation can be audited and replayed, and live clients resume from a sequence number.
 
 use crate::domain::{ConversationId, ConversationStatus, Message, MessageId};
+use crate::triage::{Route, Triage};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +65,15 @@ pub enum EventPayload {
         message_id: MessageId,
         status: ConversationStatus,
     },
+    /// What was understood of a customer message (intent, urgency, sentiment, ...).
+    #[serde(rename = "message.triaged")]
+    MessageTriaged {
+        message_id: MessageId,
+        triage: Box<Triage>,
+    },
+    /// Where the routing policy sent a customer message, and the rules that matched.
+    #[serde(rename = "routing.decided")]
+    RoutingDecided { message_id: MessageId, route: Route },
 }
 
 impl EventPayload {
@@ -74,6 +84,8 @@ impl EventPayload {
             EventPayload::ReplySent { .. } => "reply.sent",
             EventPayload::StatusChanged { .. } => "status.changed",
             EventPayload::AiSilenced { .. } => "ai.silenced",
+            EventPayload::MessageTriaged { .. } => "message.triaged",
+            EventPayload::RoutingDecided { .. } => "routing.decided",
         }
     }
 

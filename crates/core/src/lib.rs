@@ -8,8 +8,10 @@ pub mod domain;
 pub mod events;
 pub mod knowledge;
 pub mod store;
+pub mod triage;
 
 pub use domain::*;
 pub use events::*;
 pub use knowledge::*;
 pub use store::*;
+pub use triage::*;

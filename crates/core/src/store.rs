@@ -4,6 +4,7 @@
 use crate::domain::*;
 use crate::events::{Event, EventPayload};
 use crate::knowledge::{Chunk, Document};
+use crate::triage::Analysis;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -55,6 +56,9 @@ pub struct NewMessage {
     pub idempotency: Option<IdempotencyKey>,
     /// Queue an AI turn for this message in the same transaction (customer messages).
     pub enqueue_turn: bool,
+    pub analysis: Option<Analysis>,
+    /// Events appended right after `message.created`, in the same transaction.
+    pub follow_up: Vec<EventPayload>,
 }
 
 /// The result of an idempotent create: `created == false` means an earlier request with the same
@@ -82,6 +86,16 @@ pub struct Turn {
     pub conversation_id: ConversationId,
     pub message_id: MessageId,
     pub attempts: i32,
+}
+
+/// A model trained for one workspace (e.g. the intent classifier), serialized by its owner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredModel {
+    pub kind: String,
+    /// Fingerprint of what it was trained from; a changed configuration means a retrain.
+    pub fingerprint: String,
+    pub data: serde_json::Value,
+    pub trained_at: DateTime<Utc>,
 }
 
 /// Summary figures for readiness and the knowledge API.
@@ -216,6 +230,29 @@ pub trait Store: Send + Sync + 'static {
         lease_until: DateTime<Utc>,
     ) -> StoreResult<()>;
     async fn finish_task(&self, id: TaskId, result: &serde_json::Value) -> StoreResult<()>;
+
+    // --- workspace settings (intents, routing policy) and the models trained from them
+    /// Replaces a named setting of the workspace.
+    async fn put_setting(
+        &self,
+        workspace: WorkspaceId,
+        name: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<()>;
+    async fn setting(
+        &self,
+        workspace: WorkspaceId,
+        name: &str,
+    ) -> StoreResult<Option<serde_json::Value>>;
+    /// Replaces the workspace's model of `kind`, trained from the settings with `fingerprint`.
+    async fn put_model(&self, workspace: WorkspaceId, model: &StoredModel) -> StoreResult<()>;
+    async fn model(&self, workspace: WorkspaceId, kind: &str) -> StoreResult<Option<StoredModel>>;
+    /// The fingerprint of the stored model of `kind`, without loading it.
+    async fn model_fingerprint(
+        &self,
+        workspace: WorkspaceId,
+        kind: &str,
+    ) -> StoreResult<Option<String>>;
     /// Queues the task again, or marks it failed after `max_attempts`.
     async fn fail_task(&self, id: TaskId, error: &str, max_attempts: i32) -> StoreResult<()>;
 }

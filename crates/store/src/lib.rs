@@ -73,6 +73,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "document acl", include_str!("../migrations/sqlite/0002_document_acl.sql")),
     (3, "embeddings", include_str!("../migrations/sqlite/0003_embeddings.sql")),
     (4, "tasks", include_str!("../migrations/sqlite/0004_tasks.sql")),
+    (5, "triage", include_str!("../migrations/sqlite/0005_triage.sql")),
 ];
 
 #[rustfmt::skip]
@@ -81,6 +82,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "document acl", include_str!("../migrations/postgres/0002_document_acl.sql")),
     (3, "embeddings", include_str!("../migrations/postgres/0003_embeddings.sql")),
     (4, "tasks", include_str!("../migrations/postgres/0004_tasks.sql")),
+    (5, "triage", include_str!("../migrations/postgres/0005_triage.sql")),
 ];
 
 impl SqlStore {
@@ -467,13 +469,21 @@ impl Store for SqlStore {
             author: new.author,
             text: new.text.clone(),
             citations: new.citations.clone(),
+            analysis: new.analysis.clone(),
             created_at: now,
         };
         let payload = EventPayload::MessageCreated {
             message: message.clone(),
         };
-        let payload_json = to_json(&payload)?;
+        let mut payloads = vec![payload];
+        payloads.extend(new.follow_up.iter().cloned());
+        let payload_jsons = payloads
+            .iter()
+            .map(to_json)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let steps = i64::try_from(payloads.len()).unwrap_or(1);
         let citations_json = to_json(&new.citations)?;
+        let analysis_json = new.analysis.as_ref().map(to_json).transpose()?;
         let (key, fingerprint) = match &new.idempotency {
             Some(k) => (Some(k.key.clone()), Some(k.fingerprint.clone())),
             None => (None, None),
@@ -484,11 +494,12 @@ impl Store for SqlStore {
             // Bumping last_seq first takes the conversation's write lock, which serializes
             // appends (and idempotency checks) per conversation on both backends.
             let seq: Option<(i64,)> = sqlx::query_as(
-                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2 WHERE id = $1 RETURNING last_seq")
-                .bind(&conv).bind(micros(now)).fetch_optional(&mut *tx).await.map_err(backend_err)?;
-            let Some((seq,)) = seq else {
+                "UPDATE conversations SET last_seq = last_seq + $3, updated_at = $2 WHERE id = $1 RETURNING last_seq")
+                .bind(&conv).bind(micros(now)).bind(steps).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+            let Some((last,)) = seq else {
                 return Err(StoreError::NotFound("conversation"));
             };
+            let seq = last - steps + 1;
             let existing: Option<(String, Option<String>)> = match &key {
                 Some(k) => sqlx::query_as(
                     "SELECT id, idempotency_fingerprint FROM messages WHERE conversation_id = $1 AND idempotency_key = $2")
@@ -500,13 +511,15 @@ impl Store for SqlStore {
                 Err(existing)
             } else {
                 sqlx::query("INSERT INTO messages (id, conversation_id, position, author, text, citations, created_at, \
-                             idempotency_key, idempotency_fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                             idempotency_key, idempotency_fingerprint, analysis) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                     .bind(new.id.to_string()).bind(&conv).bind(seq).bind(new.author.as_str()).bind(&new.text)
-                    .bind(&citations_json).bind(micros(now)).bind(&key).bind(&fingerprint)
+                    .bind(&citations_json).bind(micros(now)).bind(&key).bind(&fingerprint).bind(&analysis_json)
                     .execute(&mut *tx).await.map_err(backend_err)?;
-                sqlx::query("INSERT INTO events (conversation_id, seq, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&conv).bind(seq).bind(payload.type_name()).bind(&payload_json).bind(micros(now))
-                    .execute(&mut *tx).await.map_err(backend_err)?;
+                for (i, (p, json)) in payloads.iter().zip(&payload_jsons).enumerate() {
+                    sqlx::query("INSERT INTO events (conversation_id, seq, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(&conv).bind(seq + i64::try_from(i).unwrap_or(0)).bind(p.type_name()).bind(json).bind(micros(now))
+                        .execute(&mut *tx).await.map_err(backend_err)?;
+                }
                 if new.enqueue_turn {
                     sqlx::query("INSERT INTO turns (conversation_id, message_id, status, attempts, created_at) \
                                  VALUES ($1, $2, 'queued', 0, $3)")
@@ -521,12 +534,16 @@ impl Store for SqlStore {
             Ok(seq) => Ok(Created {
                 value: message,
                 created: true,
-                events: vec![Event {
-                    seq,
-                    conversation_id: new.conversation_id,
-                    payload,
-                    created_at: now,
-                }],
+                events: payloads
+                    .into_iter()
+                    .zip(seq..)
+                    .map(|(payload, seq)| Event {
+                        seq,
+                        conversation_id: new.conversation_id,
+                        payload,
+                        created_at: now,
+                    })
+                    .collect(),
             }),
             Err(Some((existing_id, existing_fp))) => {
                 if existing_fp != fingerprint {
@@ -550,7 +567,7 @@ impl Store for SqlStore {
 
     async fn messages(&self, conversation: ConversationId) -> StoreResult<Vec<Message>> {
         let rows: Vec<MessageRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, conversation_id, author, text, citations, created_at FROM messages \
+            "SELECT id, conversation_id, author, text, citations, created_at, analysis FROM messages \
              WHERE conversation_id = $1 ORDER BY position")
             .bind(conversation.to_string()).fetch_all(pool).await.map_err(backend_err))?;
         rows.into_iter().map(message_from_row).collect()
@@ -558,7 +575,7 @@ impl Store for SqlStore {
 
     async fn message(&self, id: MessageId) -> StoreResult<Option<Message>> {
         let row: Option<MessageRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, conversation_id, author, text, citations, created_at FROM messages WHERE id = $1")
+            "SELECT id, conversation_id, author, text, citations, created_at, analysis FROM messages WHERE id = $1")
             .bind(id.to_string()).fetch_optional(pool).await.map_err(backend_err))?;
         row.map(message_from_row).transpose()
     }
@@ -821,6 +838,67 @@ impl Store for SqlStore {
             .bind(id.to_string()).bind(i64::try_from(done).unwrap_or(i64::MAX)).bind(i64::try_from(total).unwrap_or(i64::MAX))
             .bind(micros(lease_until)).bind(micros(Utc::now()))
             .execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    async fn put_setting(
+        &self,
+        workspace: WorkspaceId,
+        name: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<()> {
+        let now = micros(Utc::now());
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO workspace_settings (workspace_id, name, value, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (workspace_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at")
+            .bind(workspace.to_string()).bind(name).bind(to_json(value)?).bind(now)
+            .execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    async fn setting(
+        &self,
+        workspace: WorkspaceId,
+        name: &str,
+    ) -> StoreResult<Option<serde_json::Value>> {
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT value FROM workspace_settings WHERE workspace_id = $1 AND name = $2")
+            .bind(workspace.to_string()).bind(name).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(|(v,)| from_json("setting", &v)).transpose()
+    }
+
+    async fn put_model(&self, workspace: WorkspaceId, model: &StoredModel) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO workspace_models (workspace_id, kind, fingerprint, data, trained_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (workspace_id, kind) DO UPDATE SET fingerprint = excluded.fingerprint, data = excluded.data, \
+             trained_at = excluded.trained_at")
+            .bind(workspace.to_string()).bind(&model.kind).bind(&model.fingerprint).bind(to_json(&model.data)?)
+            .bind(micros(model.trained_at))
+            .execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    async fn model(&self, workspace: WorkspaceId, kind: &str) -> StoreResult<Option<StoredModel>> {
+        let row: Option<(String, String, i64)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT fingerprint, data, trained_at FROM workspace_models WHERE workspace_id = $1 AND kind = $2")
+            .bind(workspace.to_string()).bind(kind).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(|(fingerprint, data, at)| {
+            Ok(StoredModel {
+                kind: kind.to_string(),
+                fingerprint,
+                data: from_json("model", &data)?,
+                trained_at: time(at)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn model_fingerprint(
+        &self,
+        workspace: WorkspaceId,
+        kind: &str,
+    ) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT fingerprint FROM workspace_models WHERE workspace_id = $1 AND kind = $2")
+            .bind(workspace.to_string()).bind(kind).fetch_optional(pool).await.map_err(backend_err))?;
+        Ok(row.map(|(f,)| f))
     }
 
     async fn finish_task(&self, id: TaskId, result: &serde_json::Value) -> StoreResult<()> {

@@ -37,7 +37,7 @@ pub(crate) type ConversationRow = (
     i64,
     i64,
 );
-pub(crate) type MessageRow = (String, String, String, String, String, i64);
+pub(crate) type MessageRow = (String, String, String, String, String, i64, Option<String>);
 pub(crate) type EventRow = (String, i64, String, i64);
 pub(crate) type DocumentRow = (
     String,
@@ -86,7 +86,7 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
-fn from_json<T: DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+pub(crate) fn from_json<T: DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
 }
 
@@ -168,6 +168,11 @@ pub(crate) fn message_from_row(r: MessageRow) -> StoreResult<Message> {
         author: r.2.parse().map_err(|e| corrupt("author", e))?,
         text: r.3,
         citations: from_json("citations", &r.4)?,
+        analysis: r
+            .6
+            .as_deref()
+            .map(|a| from_json("analysis", a))
+            .transpose()?,
         created_at: time(r.5)?,
     })
 }

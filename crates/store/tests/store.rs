@@ -74,6 +74,8 @@ suite!(
     orders_belong_to_their_customer,
     embeddings_are_cached_per_model,
     tasks_are_claimed_once_and_reclaimed_after_a_crash,
+    analysis_and_follow_up_events_are_stored_with_the_message,
+    settings_and_models_round_trip,
 );
 
 async fn workspace(store: &SqlStore) -> Workspace {
@@ -130,6 +132,8 @@ fn customer_message(conversation: ConversationId, text: &str, key: Option<&str>)
             fingerprint: format!("fp:{text}"),
         }),
         enqueue_turn: true,
+        analysis: None,
+        follow_up: vec![],
     }
 }
 
@@ -729,4 +733,147 @@ async fn tasks_are_claimed_once_and_reclaimed_after_a_crash(store: Arc<SqlStore>
         (failed.status, failed.error.as_deref()),
         (TaskStatus::Failed, Some("disk full"))
     );
+}
+
+fn sample_analysis() -> Analysis {
+    Analysis {
+        triage: Triage {
+            intent: Some(IntentResult {
+                best: Some(IntentScore {
+                    name: "refund".into(),
+                    confidence: 0.9,
+                }),
+                alternatives: vec![],
+                handling: Some(Handling::Procedure),
+                out_of_scope: false,
+                oos_score: 0.1,
+                threshold: Some(0.5),
+                model: "abc".into(),
+            }),
+            urgency: UrgencyResult {
+                level: Urgency::High,
+                signals: vec![Signal::new("lexicon:urgent", "asap")],
+            },
+            sentiment: SentimentResult {
+                label: SentimentLabel::Negative,
+                score: -0.6,
+                frustrated: true,
+                signals: vec![],
+            },
+            complexity: ComplexityResult {
+                multiple_requests: false,
+                needs_action: true,
+                needs_human_judgment: false,
+                signals: vec![],
+            },
+            language: None,
+            amounts: vec![120.0],
+            latency_ms: 3.0,
+        },
+        route: Route {
+            action: RouteAction::Handoff {
+                team: Some("billing".into()),
+            },
+            rule: "big refunds".into(),
+            matched: vec!["big refunds".into()],
+        },
+    }
+}
+
+async fn analysis_and_follow_up_events_are_stored_with_the_message(store: Arc<SqlStore>) {
+    let ws = workspace(&store).await;
+    let conv = conversation(&store, &ws).await;
+    store
+        .append_message(customer_message(conv.id, "before", None))
+        .await
+        .expect("first");
+    let analysis = sample_analysis();
+    let mut new = customer_message(conv.id, "refund 120 asap", None);
+    new.analysis = Some(analysis.clone());
+    new.follow_up = vec![
+        EventPayload::MessageTriaged {
+            message_id: new.id,
+            triage: Box::new(analysis.triage.clone()),
+        },
+        EventPayload::RoutingDecided {
+            message_id: new.id,
+            route: analysis.route.clone(),
+        },
+    ];
+    let created = store.append_message(new).await.expect("append");
+    assert_eq!(
+        created.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    let stored = store
+        .message(created.value.id)
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(stored.analysis, Some(analysis));
+    let events = store.events_after(conv.id, 0, 100).await.expect("events");
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.seq, e.payload.type_name()))
+            .collect::<Vec<_>>(),
+        vec![
+            (1, "message.created"),
+            (2, "message.created"),
+            (3, "message.triaged"),
+            (4, "routing.decided")
+        ]
+    );
+    assert_eq!(events[3].payload, created.events[2].payload);
+    // The next append continues the sequence without a gap.
+    let next = store
+        .append_message(customer_message(conv.id, "after", None))
+        .await
+        .expect("next");
+    assert_eq!(next.events[0].seq, 5);
+}
+
+async fn settings_and_models_round_trip(store: Arc<SqlStore>) {
+    let ws = workspace(&store).await;
+    assert_eq!(store.setting(ws.id, "intents").await.expect("read"), None);
+    let v1 = serde_json::json!({"intents": [{"name": "a"}]});
+    let v2 = serde_json::json!({"intents": [{"name": "b"}]});
+    store.put_setting(ws.id, "intents", &v1).await.expect("put");
+    store
+        .put_setting(ws.id, "intents", &v2)
+        .await
+        .expect("replace");
+    assert_eq!(
+        store.setting(ws.id, "intents").await.expect("read"),
+        Some(v2)
+    );
+    assert_eq!(
+        store.model_fingerprint(ws.id, "intents").await.expect("fp"),
+        None
+    );
+    let model = StoredModel {
+        kind: "intents".into(),
+        fingerprint: "f1".into(),
+        data: serde_json::json!({"weights": [1.0, 2.0]}),
+        trained_at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros())
+            .expect("time"),
+    };
+    store.put_model(ws.id, &model).await.expect("put model");
+    let replaced = StoredModel {
+        fingerprint: "f2".into(),
+        ..model
+    };
+    store
+        .put_model(ws.id, &replaced)
+        .await
+        .expect("replace model");
+    assert_eq!(
+        store.model_fingerprint(ws.id, "intents").await.expect("fp"),
+        Some("f2".into())
+    );
+    assert_eq!(
+        store.model(ws.id, "intents").await.expect("model"),
+        Some(replaced)
+    );
+    assert_eq!(store.model(ws.id, "other").await.expect("none"), None);
 }
