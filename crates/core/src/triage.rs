@@ -159,8 +159,10 @@ pub enum RouteAction {
     Answer,
     /// The AI answers, and a team is asked to keep an eye on the conversation.
     Assist { team: Option<String> },
-    /// The AI asks one clarifying question (a second unclear message gets the offer of a person).
+    /// The AI asks one clarifying question.
     Clarify,
+    /// The AI says it could not understand and offers a person (after a clarifying question).
+    OfferHuman,
     /// A person takes over.
     Handoff { team: Option<String> },
 }

@@ -4,3 +4,6 @@
 pub mod intent;
 pub mod language;
 pub mod linear;
+pub mod routing;
+pub mod signals;
+pub mod triage;
