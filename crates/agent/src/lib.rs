@@ -7,8 +7,10 @@
 
 mod hub;
 mod service;
+mod understanding;
 mod worker;
 
 pub use hub::LiveHub;
 pub use service::{AgentConfig, SYNC_TASK, Service, ServiceError};
+pub use understanding::{IntentsStatus, TRAIN_INTENTS_TASK, train_intents};
 pub use worker::{run_task_worker, run_workers};

@@ -27,6 +27,8 @@ pub enum ServiceError {
     Closed,
     #[error("bad task: {0}")]
     BadTask(&'static str),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Task kind: sync a knowledge source (`params.path`: a directory or a `.jsonl` file).
@@ -39,6 +41,22 @@ They will reply here as soon as they are available; you can keep writing in the 
 pub const GIVE_UP_TEXT: &str = "Sorry, something went wrong on our side while answering your message. \
 Press \"Talk to a person\" and someone from our team will help you.";
 
+pub const CLARIFY_TEXT: &str = "I want to be sure I help with the right thing. Could you tell me a \
+bit more about what you need?";
+pub const OFFER_HUMAN_TEXT: &str = "Sorry, I still could not work out how to help with that. \
+Would you like a person from our team to take over? Press \"Talk to a person\", or rephrase your question.";
+
+/// Intents at least this probable are named in a clarifying question.
+const MIN_SUGGESTED_CONFIDENCE: f32 = 0.15;
+
+fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// Words per streamed reply piece.
 const DELTA_WORDS: usize = 4;
 
@@ -49,6 +67,7 @@ pub struct Service {
     pub(crate) wake: Arc<Notify>,
     /// Wakes the task worker when a task is queued in this process.
     pub(crate) task_wake: Arc<Notify>,
+    pub(crate) intents: crate::understanding::IntentCache,
     pub config: AgentConfig,
 }
 
@@ -60,6 +79,7 @@ impl Service {
             hub: Arc::new(LiveHub::new()),
             wake: Arc::new(Notify::new()),
             task_wake: Arc::new(Notify::new()),
+            intents: Default::default(),
             config,
         }
     }
@@ -92,22 +112,52 @@ impl Service {
         if conversation.status == ConversationStatus::Closed {
             return Err(ServiceError::Closed);
         }
-        let ai_turn = matches!(
+        let ai_owns = matches!(
             conversation.status,
             ConversationStatus::AiActive | ConversationStatus::Resolved
         );
+        // Triage never loses a message: if it fails, the message is stored without it and the
+        // AI answers as it would without a policy.
+        let analysis = match self.analyse(conversation, &text).await {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!(error = %e, conversation = %conversation.id, "triage failed");
+                None
+            }
+        };
+        let handoff = analysis.as_ref().and_then(|a| match &a.route.action {
+            RouteAction::Handoff { team } => Some((a.route.rule.clone(), team.clone())),
+            _ => None,
+        });
+        let ai_turn = ai_owns && handoff.is_none();
+        let id = MessageId::new();
+        let follow_up = analysis
+            .as_ref()
+            .map(|a| {
+                vec![
+                    EventPayload::MessageTriaged {
+                        message_id: id,
+                        triage: Box::new(a.triage.clone()),
+                    },
+                    EventPayload::RoutingDecided {
+                        message_id: id,
+                        route: a.route.clone(),
+                    },
+                ]
+            })
+            .unwrap_or_default();
         let created = self
             .store
             .append_message(NewMessage {
                 conversation_id: conversation.id,
-                id: MessageId::new(),
+                id,
                 author: Author::Customer,
                 text,
                 citations: vec![],
                 idempotency,
                 enqueue_turn: ai_turn,
-                analysis: None,
-                follow_up: vec![],
+                analysis,
+                follow_up,
             })
             .await?;
         self.publish_all(&created.events);
@@ -115,6 +165,12 @@ impl Service {
             metrics::counter!("concierge_messages_total", "author" => "customer").increment(1);
             if ai_turn {
                 self.wake.notify_one();
+            } else if let (true, Some((rule, team))) = (ai_owns, handoff) {
+                let reason = match team {
+                    Some(team) => format!("routing rule {rule}: team {team}"),
+                    None => format!("routing rule {rule}"),
+                };
+                self.request_handoff(conversation.id, &reason).await?;
             } else {
                 self.record(
                     conversation.id,
@@ -220,6 +276,31 @@ impl Service {
         }
         self.hub.publish(conversation.id, LiveEvent::Typing);
 
+        let action = message.analysis.as_ref().map(|a| &a.route.action);
+        if let Some(action @ (RouteAction::Clarify | RouteAction::OfferHuman)) = action {
+            let (text, reason) = if *action == RouteAction::Clarify {
+                (
+                    self.clarifying_question(&message).await,
+                    "the message matches none of the workspace's intents: one clarifying question",
+                )
+            } else {
+                (
+                    OFFER_HUMAN_TEXT.to_string(),
+                    "still unclear after a clarifying question: a person is offered",
+                )
+            };
+            return self
+                .send_reply(
+                    &conversation,
+                    &message,
+                    text,
+                    vec![],
+                    ReplyKind::Notice,
+                    reason.into(),
+                )
+                .await;
+        }
+
         let retrieval_started = Instant::now();
         // The customer reads public documents and those shared with them.
         let principals = Principals::with([format!("customer:{}", conversation.customer_id)]);
@@ -261,8 +342,97 @@ impl Service {
         )
         .await?;
 
+        let citations = answer
+            .cited
+            .iter()
+            .enumerate()
+            .map(|(i, h)| Citation {
+                n: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                document_id: h.document_id.parse().unwrap_or_default(),
+                chunk_id: h.chunk_id.clone(),
+                title: h.title.clone(),
+                url: h.url.clone(),
+            })
+            .collect();
+        let kind = match answer.kind {
+            AnswerKind::Grounded => ReplyKind::Grounded,
+            AnswerKind::NoAnswer => ReplyKind::NoAnswer,
+            AnswerKind::NoQuestion => ReplyKind::Notice,
+        };
+        self.send_reply(
+            &conversation,
+            &message,
+            answer.text,
+            citations,
+            kind,
+            answer.reason,
+        )
+        .await?;
+        metrics::histogram!("concierge_turn_seconds").record(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// A clarifying question naming the closest intents the workspace handles.
+    async fn clarifying_question(&self, message: &Message) -> String {
+        let names: Vec<String> = message
+            .analysis
+            .as_ref()
+            .and_then(|a| a.triage.intent.as_ref())
+            // Far from every intent, the nearest ones mean nothing: ask openly instead.
+            .map(|i| {
+                i.best
+                    .iter()
+                    .chain(&i.alternatives)
+                    .filter(|s| s.confidence >= MIN_SUGGESTED_CONFIDENCE)
+                    .take(2)
+                    .map(|s| s.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ws = match self.store.conversation(message.conversation_id).await {
+            Ok(Some(c)) => Some(c.workspace_id),
+            _ => None,
+        };
+        let described: Vec<String> = match ws {
+            Some(ws) => match self.intents_status(ws).await {
+                Ok(status) => names
+                    .iter()
+                    .filter_map(|n| {
+                        let spec = status.settings.as_ref()?.intent(n)?;
+                        let d = spec.description.trim().trim_end_matches('.');
+                        (!d.is_empty()).then(|| lowercase_first(d))
+                    })
+                    .collect(),
+                Err(_) => vec![],
+            },
+            None => vec![],
+        };
+        match described.as_slice() {
+            [a, b, ..] => format!(
+                "I want to be sure I help with the right thing. Is your message about {a}, or about {b}? \
+                 A few more details would help me."
+            ),
+            [a] => format!(
+                "I want to be sure I help with the right thing. Is your message about {a}? \
+                 A few more details would help me."
+            ),
+            [] => CLARIFY_TEXT.to_string(),
+        }
+    }
+
+    /// Streams and stores the AI's reply to `message` (unless a person took over meanwhile).
+    async fn send_reply(
+        &self,
+        conversation: &Conversation,
+        message: &Message,
+        text: String,
+        citations: Vec<Citation>,
+        kind: ReplyKind,
+        reason: String,
+    ) -> ServiceResult<()> {
+        let store = &self.store;
         let reply_id = MessageId::new();
-        let words: Vec<&str> = answer.text.split_inclusive(' ').collect();
+        let words: Vec<&str> = text.split_inclusive(' ').collect();
         for piece in words.chunks(DELTA_WORDS) {
             self.hub.publish(
                 conversation.id,
@@ -288,24 +458,12 @@ impl Service {
             .await?;
             return Ok(());
         }
-        let citations = answer
-            .cited
-            .iter()
-            .enumerate()
-            .map(|(i, h)| Citation {
-                n: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                document_id: h.document_id.parse().unwrap_or_default(),
-                chunk_id: h.chunk_id.clone(),
-                title: h.title.clone(),
-                url: h.url.clone(),
-            })
-            .collect();
         let created = store
             .append_message(NewMessage {
                 conversation_id: conversation.id,
                 id: reply_id,
                 author: Author::Ai,
-                text: answer.text.clone(),
+                text,
                 citations,
                 idempotency: Some(IdempotencyKey {
                     // A turn retried after a crash never posts its reply twice.
@@ -318,18 +476,13 @@ impl Service {
             })
             .await?;
         self.publish_all(&created.events);
-        let kind = match answer.kind {
-            AnswerKind::Grounded => ReplyKind::Grounded,
-            AnswerKind::NoAnswer => ReplyKind::NoAnswer,
-            AnswerKind::NoQuestion => ReplyKind::Notice,
-        };
         self.record(
             conversation.id,
             EventPayload::ReplySent {
                 message_id: created.value.id,
                 in_reply_to: message.id,
                 kind,
-                reason: answer.reason,
+                reason,
             },
         )
         .await?;
@@ -339,7 +492,6 @@ impl Service {
             ReplyKind::Notice => "notice",
         };
         metrics::counter!("concierge_replies_total", "kind" => kind_label).increment(1);
-        metrics::histogram!("concierge_turn_seconds").record(started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -410,6 +562,7 @@ impl Service {
                     "errors": report.errors,
                 }))
             }
+            crate::understanding::TRAIN_INTENTS_TASK => self.train_intents(task.workspace_id).await,
             _ => Err(ServiceError::BadTask("unknown task kind")),
         }
     }

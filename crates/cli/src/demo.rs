@@ -131,6 +131,7 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     for e in &report.errors {
         eprintln!("skipped {e}");
     }
+    let understanding = load_understanding(store.as_ref(), &kb, ws.id, &dir).await?;
     let key = if store.list_api_keys(ws.id).await?.is_empty() {
         let (_, key) = concierge_server::create_api_key(store.as_ref(), ws.id, "demo")
             .await
@@ -151,6 +152,7 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
         customers,
         orders
     );
+    println!("{understanding}");
     println!("Data directory: {}", config.storage.data_dir.display());
     if args.no_serve {
         return Ok(());
@@ -175,4 +177,57 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     );
     println!("Press Ctrl-C to stop; history is kept for the next run.");
     app.run_until_stopped().await
+}
+
+/// Stores the demo's intents (`intents.json`) and routing policy (`routing.json`) as the
+/// workspace's settings and trains the intent model when the intents changed.
+async fn load_understanding(
+    store: &dyn Store,
+    kb: &concierge_knowledge::KnowledgeBase,
+    ws: WorkspaceId,
+    dir: &Path,
+) -> anyhow::Result<String> {
+    use concierge_understand::routing::{ROUTING, RoutingPolicy};
+    use concierge_understand::triage::{INTENTS, IntentSettings};
+    let read = |name: &str| -> anyhow::Result<serde_json::Value> {
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+    };
+    let intents = read("intents.json")?;
+    let settings: IntentSettings =
+        serde_json::from_value(intents.clone()).context("demo/intents.json")?;
+    settings
+        .validate()
+        .map_err(|p| anyhow::anyhow!("demo/intents.json: {p:?}"))?;
+    let routing = read("routing.json")?;
+    let policy: RoutingPolicy =
+        serde_json::from_value(routing.clone()).context("demo/routing.json")?;
+    policy
+        .validate()
+        .map_err(|p| anyhow::anyhow!("demo/routing.json: {p:?}"))?;
+    store
+        .put_setting(ws, INTENTS, &serde_json::to_value(&settings)?)
+        .await?;
+    store
+        .put_setting(ws, ROUTING, &serde_json::to_value(&policy)?)
+        .await?;
+    let (result, _) = concierge_agent::train_intents(store, kb, ws)
+        .await
+        .map_err(|e| anyhow::anyhow!("training the demo intents: {e}"))?;
+    Ok(format!(
+        "{} intents ({}), {} routing rules.",
+        settings.intents.len(),
+        if result["trained"] == true {
+            format!(
+                "model trained on {} examples in {:.1}s",
+                result["examples"],
+                result["train_seconds"].as_f64().unwrap_or(0.0)
+            )
+        } else {
+            "model up to date".to_string()
+        },
+        policy.rules.len()
+    ))
 }

@@ -450,10 +450,21 @@ pub async fn list_messages(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<MessageList>> {
-    let (_, conversation) = authorized_conversation(&state, &headers, &id).await?;
+    let (who, conversation) = authorized_conversation(&state, &headers, &id).await?;
     let messages = state.service.store.messages(conversation.id).await?;
+    // Staff see what was understood of each customer message and where it was routed.
+    let staff = who.is_staff();
     Ok(Json(MessageList {
-        items: messages.iter().map(Into::into).collect(),
+        items: messages
+            .iter()
+            .map(|m| {
+                if staff {
+                    Message::with_analysis(m)
+                } else {
+                    m.into()
+                }
+            })
+            .collect(),
     }))
 }
 

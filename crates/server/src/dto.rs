@@ -177,6 +177,19 @@ pub struct Message {
     pub text: String,
     pub citations: Vec<CitationDto>,
     pub created_at: DateTime<Utc>,
+    /// Customer messages, for staff only: triage and routing decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<crate::understanding::AnalysisDto>,
+}
+
+impl Message {
+    /// The message with its triage and route (for workspace staff).
+    pub fn with_analysis(m: &core::Message) -> Self {
+        Self {
+            analysis: m.analysis.as_ref().map(Into::into),
+            ..m.into()
+        }
+    }
 }
 
 impl From<&core::Message> for Message {
@@ -203,6 +216,7 @@ impl From<&core::Message> for Message {
                 })
                 .collect(),
             created_at: m.created_at,
+            analysis: None,
         }
     }
 }
@@ -272,6 +286,12 @@ pub struct EventDto {
     pub latency_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    /// `message.triaged`: what was understood of the customer message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub triage: Option<crate::understanding::TriageDto>,
+    /// `routing.decided`: where the message was sent and the rules that matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<crate::understanding::RouteDto>,
 }
 
 impl From<&core::Event> for EventDto {
@@ -293,6 +313,8 @@ impl From<&core::Event> for EventDto {
             threshold: None,
             latency_ms: None,
             status: None,
+            triage: None,
+            route: None,
         };
         match &e.payload {
             core::EventPayload::MessageCreated { message } => dto.message = Some(message.into()),
@@ -345,6 +367,14 @@ impl From<&core::Event> for EventDto {
             core::EventPayload::AiSilenced { message_id, status } => {
                 dto.message_id = Some(message_id.0);
                 dto.status = Some((*status).into());
+            }
+            core::EventPayload::MessageTriaged { message_id, triage } => {
+                dto.message_id = Some(message_id.0);
+                dto.triage = Some(triage.as_ref().into());
+            }
+            core::EventPayload::RoutingDecided { message_id, route } => {
+                dto.message_id = Some(message_id.0);
+                dto.route = Some(route.into());
             }
         }
         dto

@@ -12,6 +12,7 @@ pub mod extract;
 mod knowledge;
 mod middleware;
 mod ops;
+pub mod understanding;
 mod web;
 
 use anyhow::Context;
@@ -201,6 +202,7 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     tags(
         (name = "conversations", description = "Conversations, messages and their event streams"),
         (name = "knowledge", description = "Inspect retrieval"),
+        (name = "understanding", description = "Intents, triage and the routing policy"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
@@ -246,6 +248,14 @@ fn api_router() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(knowledge::search))
         .routes(routes!(knowledge::sync))
         .routes(routes!(knowledge::task))
+        .routes(routes!(
+            understanding::get_intents,
+            understanding::put_intents
+        ))
+        .routes(routes!(
+            understanding::get_routing_policy,
+            understanding::put_routing_policy
+        ))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts()

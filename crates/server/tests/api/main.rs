@@ -11,3 +11,4 @@ mod errors;
 mod events;
 mod knowledge;
 mod operations;
+mod understanding;
