@@ -76,12 +76,15 @@ async fn customers_see_messages_and_status_while_staff_also_see_decisions() {
         types(&staff),
         vec![
             "message.created",
+            "message.triaged",
+            "routing.decided",
             "retrieval.done",
             "message.created",
             "reply.sent"
         ]
     );
-    let retrieval = &staff["items"][1];
+    assert_eq!(staff["items"][2]["route"]["action"], "answer");
+    let retrieval = &staff["items"][3];
     assert!(!retrieval["hits"].as_array().expect("hits").is_empty());
     assert!(
         retrieval["hits"][0]["chunk_id"]
@@ -96,5 +99,5 @@ async fn customers_see_messages_and_status_while_staff_also_see_decisions() {
         .iter()
         .map(|e| e["seq"].as_i64().expect("seq"))
         .collect();
-    assert_eq!(seqs, vec![1, 2, 3, 4], "the log is gap-free and ordered");
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6], "the log is gap-free and ordered");
 }
