@@ -156,7 +156,7 @@ impl Service {
                 citations: vec![],
                 idempotency,
                 enqueue_turn: ai_turn,
-                analysis,
+                analysis: analysis.map(Box::new),
                 follow_up,
             })
             .await?;

@@ -286,7 +286,7 @@ pub struct Message {
     pub citations: Vec<Citation>,
     /// Customer messages: what was understood and where the message was routed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub analysis: Option<crate::Analysis>,
+    pub analysis: Option<Box<crate::Analysis>>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -56,7 +56,7 @@ pub struct NewMessage {
     pub idempotency: Option<IdempotencyKey>,
     /// Queue an AI turn for this message in the same transaction (customer messages).
     pub enqueue_turn: bool,
-    pub analysis: Option<Analysis>,
+    pub analysis: Option<Box<Analysis>>,
     /// Events appended right after `message.created`, in the same transaction.
     pub follow_up: Vec<EventPayload>,
 }

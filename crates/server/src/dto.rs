@@ -186,7 +186,7 @@ impl Message {
     /// The message with its triage and route (for workspace staff).
     pub fn with_analysis(m: &core::Message) -> Self {
         Self {
-            analysis: m.analysis.as_ref().map(Into::into),
+            analysis: m.analysis.as_deref().map(Into::into),
             ..m.into()
         }
     }

@@ -789,7 +789,7 @@ async fn analysis_and_follow_up_events_are_stored_with_the_message(store: Arc<Sq
         .expect("first");
     let analysis = sample_analysis();
     let mut new = customer_message(conv.id, "refund 120 asap", None);
-    new.analysis = Some(analysis.clone());
+    new.analysis = Some(Box::new(analysis.clone()));
     new.follow_up = vec![
         EventPayload::MessageTriaged {
             message_id: new.id,
@@ -810,7 +810,7 @@ async fn analysis_and_follow_up_events_are_stored_with_the_message(store: Arc<Sq
         .await
         .expect("read")
         .expect("present");
-    assert_eq!(stored.analysis, Some(analysis));
+    assert_eq!(stored.analysis, Some(Box::new(analysis)));
     let events = store.events_after(conv.id, 0, 100).await.expect("events");
     assert_eq!(
         events

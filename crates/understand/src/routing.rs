@@ -113,7 +113,7 @@ impl Conditions {
             self.language_not_in.as_ref().map(|langs| {
                 t.language
                     .as_ref()
-                    .is_some_and(|l| l.reliable && !langs.iter().any(|x| *x == l.code))
+                    .is_some_and(|l| l.reliable && !langs.contains(&l.code))
             }),
             self.amount_above.map(|a| t.amounts.iter().any(|x| *x > a)),
             self.confidence_below.map(|c| {

@@ -99,5 +99,9 @@ async fn customers_see_messages_and_status_while_staff_also_see_decisions() {
         .iter()
         .map(|e| e["seq"].as_i64().expect("seq"))
         .collect();
-    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6], "the log is gap-free and ordered");
+    assert_eq!(
+        seqs,
+        vec![1, 2, 3, 4, 5, 6],
+        "the log is gap-free and ordered"
+    );
 }
