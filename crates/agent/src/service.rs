@@ -280,7 +280,8 @@ impl Service {
         if let Some(action @ (RouteAction::Clarify | RouteAction::OfferHuman)) = action {
             let (text, reason) = if *action == RouteAction::Clarify {
                 (
-                    self.clarifying_question(&message).await,
+                    self.clarifying_question(conversation.workspace_id, &message)
+                        .await,
                     "the message matches none of the workspace's intents: one clarifying question",
                 )
             } else {
@@ -373,7 +374,7 @@ impl Service {
     }
 
     /// A clarifying question naming the closest intents the workspace handles.
-    async fn clarifying_question(&self, message: &Message) -> String {
+    async fn clarifying_question(&self, ws: WorkspaceId, message: &Message) -> String {
         let names: Vec<String> = message
             .analysis
             .as_ref()
@@ -389,23 +390,17 @@ impl Service {
                     .collect()
             })
             .unwrap_or_default();
-        let ws = match self.store.conversation(message.conversation_id).await {
-            Ok(Some(c)) => Some(c.workspace_id),
-            _ => None,
-        };
-        let described: Vec<String> = match ws {
-            Some(ws) => match self.intents_status(ws).await {
-                Ok(status) => names
-                    .iter()
-                    .filter_map(|n| {
-                        let spec = status.settings.as_ref()?.intent(n)?;
-                        let d = spec.description.trim().trim_end_matches('.');
-                        (!d.is_empty()).then(|| lowercase_first(d))
-                    })
-                    .collect(),
-                Err(_) => vec![],
-            },
-            None => vec![],
+        // The descriptions come from the model's settings (cached in memory, as for triage).
+        let described: Vec<String> = match self.intent_model(ws).await {
+            Ok(Some(model)) => names
+                .iter()
+                .filter_map(|n| {
+                    let spec = model.settings.intent(n)?;
+                    let d = spec.description.trim().trim_end_matches('.');
+                    (!d.is_empty()).then(|| lowercase_first(d))
+                })
+                .collect(),
+            _ => vec![],
         };
         match described.as_slice() {
             [a, b, ..] => format!(

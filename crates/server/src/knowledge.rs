@@ -254,11 +254,7 @@ pub async fn sync(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> ApiResult<(
-    axum::http::StatusCode,
-    [(axum::http::HeaderName, String); 1],
-    Json<TaskDto>,
-)> {
+) -> ApiResult<Accepted> {
     let who =
         crate::auth::authenticate(state.service.store.as_ref(), &state.secret, &headers).await?;
     let workspace = who.require_workspace()?;
@@ -288,14 +284,25 @@ pub async fn sync(
         ));
     }
     let task = state.service.queue_sync(workspace, &path).await?;
-    Ok((
+    Ok(accepted(&task))
+}
+
+/// 202 Accepted for a queued task: the task, and where to follow it (`Location`).
+pub type Accepted = (
+    axum::http::StatusCode,
+    [(axum::http::HeaderName, String); 1],
+    Json<TaskDto>,
+);
+
+pub fn accepted(task: &concierge_core::Task) -> Accepted {
+    (
         axum::http::StatusCode::ACCEPTED,
         [(
             axum::http::header::LOCATION,
             format!("/v1/tasks/{}", task.id),
         )],
-        Json((&task).into()),
-    ))
+        Json(task.into()),
+    )
 }
 
 /// A background task's status, progress and result.

@@ -3,7 +3,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
-use crate::knowledge::TaskDto;
+use crate::knowledge::{Accepted, TaskDto, accepted};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -285,24 +285,13 @@ pub async fn put_intents(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> ApiResult<(
-    axum::http::StatusCode,
-    [(axum::http::HeaderName, String); 1],
-    Json<TaskDto>,
-)> {
+) -> ApiResult<Accepted> {
     let (ws, settings) =
         staff_json::<IntentSettings>(&state, &headers, Some(("/v1/intents", &body))).await?;
     let settings = settings.ok_or_else(|| ApiError::new(ErrorCode::InvalidBody, "no body"))?;
     settings.validate().map_err(problems)?;
     let task = state.service.put_intents(ws, &settings).await?;
-    Ok((
-        axum::http::StatusCode::ACCEPTED,
-        [(
-            axum::http::header::LOCATION,
-            format!("/v1/tasks/{}", task.id),
-        )],
-        Json((&task).into()),
-    ))
+    Ok(accepted(&task))
 }
 
 /// The workspace's routing policy (an empty rule list when none was set).
