@@ -74,6 +74,52 @@ pub enum EventPayload {
     /// Where the routing policy sent a customer message, and the rules that matched.
     #[serde(rename = "routing.decided")]
     RoutingDecided { message_id: MessageId, route: Route },
+    /// One step of the agent's run for a customer message: what was decided and, for a tool
+    /// call, with which arguments, the result and the latency (the audit trail of a run).
+    #[serde(rename = "agent.step")]
+    AgentStep {
+        message_id: MessageId,
+        /// The procedure (or planner) that took the step.
+        run: String,
+        /// Position of the step within this turn, from 1.
+        step: u32,
+        action: Box<StepRecord>,
+    },
+}
+
+/// What one agent step did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepRecord {
+    /// A procedure started for the message's intent.
+    Started { intent: String },
+    /// A tool ran. `ok == false` is a tool failure the agent saw and handled.
+    ToolCall {
+        tool: String,
+        arguments: serde_json::Value,
+        ok: bool,
+        result: serde_json::Value,
+        latency_ms: f64,
+        /// Writes only: the idempotency key and whether an earlier identical write was replayed.
+        idempotency_key: Option<String>,
+        replayed: bool,
+    },
+    /// A write was refused by policy (e.g. not confirmed by the customer) before it ran.
+    ToolRefused { tool: String, reason: String },
+    /// A slot was filled from the customer's words.
+    SlotFilled { slot: String, value: String },
+    /// The agent asked the customer for a slot and waits.
+    AskedFor { slot: String },
+    /// The agent asked the customer to confirm a write and waits.
+    AwaitingConfirmation { summary: String },
+    /// The customer answered a confirmation.
+    Confirmation { confirmed: bool },
+    /// A condition was evaluated.
+    Branch { condition: String, taken: bool },
+    /// The agent handed the conversation to a person.
+    Handoff { reason: String },
+    /// The run ended (`completed`, `declined`, `abandoned`, `failed`, `gave_up`, `budget_exhausted`).
+    Finished { outcome: String },
 }
 
 impl EventPayload {
@@ -86,6 +132,7 @@ impl EventPayload {
             EventPayload::AiSilenced { .. } => "ai.silenced",
             EventPayload::MessageTriaged { .. } => "message.triaged",
             EventPayload::RoutingDecided { .. } => "routing.decided",
+            EventPayload::AgentStep { .. } => "agent.step",
         }
     }
 

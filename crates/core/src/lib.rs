@@ -4,12 +4,14 @@
 //! Architecture invariant: this crate does no IO and knows no wire format. Types here derive
 //! `Serialize` only so the store can keep them as JSON columns; the HTTP API has its own DTOs.
 
+pub mod actions;
 pub mod domain;
 pub mod events;
 pub mod knowledge;
 pub mod store;
 pub mod triage;
 
+pub use actions::*;
 pub use domain::*;
 pub use events::*;
 pub use knowledge::*;

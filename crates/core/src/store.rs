@@ -1,6 +1,7 @@
 //! The storage boundary. One trait, implemented for SQLite and PostgreSQL by `concierge-store`;
 //! the agent and the server only see this trait.
 
+use crate::actions::*;
 use crate::domain::*;
 use crate::events::{Event, EventPayload};
 use crate::knowledge::{Chunk, Document};
@@ -255,4 +256,37 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<String>>;
     /// Queues the task again, or marks it failed after `max_attempts`.
     async fn fail_task(&self, id: TaskId, error: &str, max_attempts: i32) -> StoreResult<()>;
+
+    // Agent: actions, tickets, run state.
+    async fn order_by_number(
+        &self,
+        workspace: WorkspaceId,
+        number: &str,
+    ) -> StoreResult<Option<Order>>;
+    /// Applies a write and records it under its key, atomically. A key seen before replays the
+    /// first outcome (`replayed`); the same key with other arguments is a `Conflict`, and so is an
+    /// `UpdateOrder` whose expected status no longer holds.
+    async fn apply_action(&self, write: ActionWrite) -> StoreResult<Applied>;
+    /// The writes made in a conversation, oldest first (the audit trail).
+    async fn actions_for_conversation(
+        &self,
+        conversation: ConversationId,
+    ) -> StoreResult<Vec<ActionRecord>>;
+    async fn tickets_for_customer(&self, customer: CustomerId) -> StoreResult<Vec<Ticket>>;
+    async fn ticket_by_number(
+        &self,
+        workspace: WorkspaceId,
+        number: &str,
+    ) -> StoreResult<Option<Ticket>>;
+    /// The agent's paused run in a conversation (a procedure waiting for the customer).
+    async fn agent_state(
+        &self,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<serde_json::Value>>;
+    /// Replaces (or with `None` clears) the paused run.
+    async fn put_agent_state(
+        &self,
+        conversation: ConversationId,
+        state: Option<&serde_json::Value>,
+    ) -> StoreResult<()>;
 }

@@ -74,6 +74,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "embeddings", include_str!("../migrations/sqlite/0003_embeddings.sql")),
     (4, "tasks", include_str!("../migrations/sqlite/0004_tasks.sql")),
     (5, "triage", include_str!("../migrations/sqlite/0005_triage.sql")),
+    (6, "agent", include_str!("../migrations/sqlite/0006_agent.sql")),
 ];
 
 #[rustfmt::skip]
@@ -83,6 +84,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "embeddings", include_str!("../migrations/postgres/0003_embeddings.sql")),
     (4, "tasks", include_str!("../migrations/postgres/0004_tasks.sql")),
     (5, "triage", include_str!("../migrations/postgres/0005_triage.sql")),
+    (6, "agent", include_str!("../migrations/postgres/0006_agent.sql")),
 ];
 
 impl SqlStore {
@@ -144,6 +146,9 @@ impl SqlStore {
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
+
+const TICKET_COLUMNS: &str = "id, workspace_id, customer_id, conversation_id, number, subject, description, \
+     status, priority, comments, created_at, updated_at";
 
 const CONVERSATION_COLUMNS: &str =
     "id, workspace_id, customer_id, channel, status, subject, created_at, updated_at";
@@ -914,6 +919,176 @@ impl Store for SqlStore {
              lease_until = NULL, updated_at = $4 WHERE id = $1")
             .bind(id.to_string()).bind(error).bind(i64::from(max_attempts)).bind(micros(Utc::now()))
             .execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    async fn order_by_number(
+        &self,
+        workspace: WorkspaceId,
+        number: &str,
+    ) -> StoreResult<Option<Order>> {
+        let row: Option<OrderRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, workspace_id, customer_id, number, status, placed_at, currency, total_cents, details \
+             FROM orders WHERE workspace_id = $1 AND number = $2")
+            .bind(workspace.to_string()).bind(number).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(order_from_row).transpose()
+    }
+
+    async fn apply_action(&self, write: ActionWrite) -> StoreResult<Applied> {
+        let ws = write.workspace_id.to_string();
+        let now = Utc::now();
+        let conversation = write.conversation_id.map(|c| c.to_string());
+        let arguments = to_json(&write.arguments)?;
+        let mut result = write.result.clone();
+        // The record goes in first: on SQLite this takes the write lock at once, on PostgreSQL a
+        // concurrent write with the same key waits here and then finds the key taken.
+        let applied = on_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(backend_err)?;
+            let inserted = sqlx::query(
+                "INSERT INTO actions (workspace_id, idempotency_key, conversation_id, tool, arguments, result, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (workspace_id, idempotency_key) DO NOTHING")
+                .bind(&ws).bind(&write.key).bind(&conversation).bind(&write.tool).bind(&arguments)
+                .bind(to_json(&result)?).bind(micros(now))
+                .execute(&mut *tx).await.map_err(backend_err)?.rows_affected() == 1;
+            if inserted {
+                match &write.effect {
+                    Effect::UpdateOrder { order_id, expected_status, status, details } => {
+                        let changed = sqlx::query(
+                            "UPDATE orders SET status = $3, details = $4 WHERE id = $1 AND workspace_id = $5 AND status = $2")
+                            .bind(order_id.to_string()).bind(expected_status).bind(status)
+                            .bind(to_json(details)?).bind(&ws)
+                            .execute(&mut *tx).await.map_err(backend_err)?.rows_affected();
+                        if changed != 1 {
+                            return Err(StoreError::Conflict(format!(
+                                "the order is no longer {expected_status}")));
+                        }
+                    }
+                    Effect::CreateTicket(ticket) => {
+                        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tickets WHERE workspace_id = $1")
+                            .bind(&ws).fetch_one(&mut *tx).await.map_err(backend_err)?;
+                        let number = format!("T-{}", 1001 + count);
+                        sqlx::query(
+                            "INSERT INTO tickets (id, workspace_id, customer_id, conversation_id, number, subject, description, \
+                             status, priority, comments, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)")
+                            .bind(ticket.id.to_string()).bind(&ws).bind(ticket.customer_id.to_string())
+                            .bind(ticket.conversation_id.map(|c| c.to_string())).bind(&number)
+                            .bind(&ticket.subject).bind(&ticket.description).bind(&ticket.status)
+                            .bind(&ticket.priority).bind(to_json(&ticket.comments)?).bind(micros(now))
+                            .execute(&mut *tx).await.map_err(backend_err)?;
+                        if let Some(obj) = result.as_object_mut() {
+                            obj.insert("number".into(), serde_json::Value::String(number));
+                        }
+                        sqlx::query("UPDATE actions SET result = $3 WHERE workspace_id = $1 AND idempotency_key = $2")
+                            .bind(&ws).bind(&write.key).bind(to_json(&result)?)
+                            .execute(&mut *tx).await.map_err(backend_err)?;
+                    }
+                    Effect::UpdateTicket { ticket_id, status, comment } => {
+                        let row: Option<(String,)> = sqlx::query_as(
+                            "SELECT comments FROM tickets WHERE id = $1 AND workspace_id = $2")
+                            .bind(ticket_id.to_string()).bind(&ws)
+                            .fetch_optional(&mut *tx).await.map_err(backend_err)?;
+                        let Some((comments,)) = row else {
+                            return Err(StoreError::NotFound("ticket"));
+                        };
+                        let mut comments: Vec<TicketComment> = from_json("ticket comments", &comments)?;
+                        comments.extend(comment.clone());
+                        sqlx::query(
+                            "UPDATE tickets SET status = COALESCE($2, status), comments = $3, updated_at = $4 WHERE id = $1")
+                            .bind(ticket_id.to_string()).bind(status).bind(to_json(&comments)?).bind(micros(now))
+                            .execute(&mut *tx).await.map_err(backend_err)?;
+                    }
+                    Effect::RecordOnly => {}
+                }
+                tx.commit().await.map_err(backend_err)?;
+            }
+            inserted
+        });
+        if applied {
+            return Ok(Applied {
+                record: ActionRecord {
+                    key: write.key,
+                    workspace_id: write.workspace_id,
+                    conversation_id: write.conversation_id,
+                    tool: write.tool,
+                    arguments: write.arguments,
+                    result,
+                    created_at: now,
+                },
+                replayed: false,
+            });
+        }
+        let row: Option<ActionRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT idempotency_key, workspace_id, conversation_id, tool, arguments, result, created_at \
+             FROM actions WHERE workspace_id = $1 AND idempotency_key = $2")
+            .bind(&ws).bind(&write.key).fetch_optional(pool).await.map_err(backend_err))?;
+        let record = action_from_row(row.ok_or(StoreError::NotFound("action"))?)?;
+        if record.tool != write.tool || record.arguments != write.arguments {
+            return Err(StoreError::Conflict(format!(
+                "idempotency key {} was used for another action",
+                write.key
+            )));
+        }
+        Ok(Applied {
+            record,
+            replayed: true,
+        })
+    }
+
+    async fn actions_for_conversation(
+        &self,
+        conversation: ConversationId,
+    ) -> StoreResult<Vec<ActionRecord>> {
+        let rows: Vec<ActionRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT idempotency_key, workspace_id, conversation_id, tool, arguments, result, created_at \
+             FROM actions WHERE conversation_id = $1 ORDER BY created_at, idempotency_key")
+            .bind(conversation.to_string()).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(action_from_row).collect()
+    }
+
+    async fn tickets_for_customer(&self, customer: CustomerId) -> StoreResult<Vec<Ticket>> {
+        let rows: Vec<TicketRow> = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE customer_id = $1 ORDER BY created_at DESC")))
+            .bind(customer.to_string()).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(ticket_from_row).collect()
+    }
+
+    async fn ticket_by_number(
+        &self,
+        workspace: WorkspaceId,
+        number: &str,
+    ) -> StoreResult<Option<Ticket>> {
+        let row: Option<TicketRow> = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE workspace_id = $1 AND number = $2")))
+            .bind(workspace.to_string()).bind(number).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(ticket_from_row).transpose()
+    }
+
+    async fn agent_state(
+        &self,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<serde_json::Value>> {
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT state FROM agent_state WHERE conversation_id = $1")
+            .bind(conversation.to_string()).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(|(v,)| from_json("agent state", &v)).transpose()
+    }
+
+    async fn put_agent_state(
+        &self,
+        conversation: ConversationId,
+        state: Option<&serde_json::Value>,
+    ) -> StoreResult<()> {
+        let id = conversation.to_string();
+        match state {
+            Some(state) => on_pool!(self, pool => sqlx::query(
+                "INSERT INTO agent_state (conversation_id, state, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (conversation_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at")
+                .bind(&id).bind(to_json(state)?).bind(micros(Utc::now()))
+                .execute(pool).await.map(|_| ()).map_err(backend_err)),
+            None => {
+                on_pool!(self, pool => sqlx::query("DELETE FROM agent_state WHERE conversation_id = $1")
+                .bind(&id).execute(pool).await.map(|_| ()).map_err(backend_err))
+            }
+        }
     }
 }
 

@@ -265,3 +265,59 @@ pub(crate) fn task_from_row(r: TaskRow) -> StoreResult<Task> {
         updated_at: time(r.11)?,
     })
 }
+
+pub(crate) type ActionRow = (String, String, Option<String>, String, String, String, i64);
+
+pub(crate) fn action_from_row(r: ActionRow) -> StoreResult<ActionRecord> {
+    Ok(ActionRecord {
+        key: r.0,
+        workspace_id: WorkspaceId(parse_id(&r.1)?),
+        conversation_id: r
+            .2
+            .as_deref()
+            .map(parse_id)
+            .transpose()?
+            .map(ConversationId),
+        tool: r.3,
+        arguments: from_json("action arguments", &r.4)?,
+        result: from_json("action result", &r.5)?,
+        created_at: time(r.6)?,
+    })
+}
+
+pub(crate) type TicketRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+);
+
+pub(crate) fn ticket_from_row(r: TicketRow) -> StoreResult<Ticket> {
+    Ok(Ticket {
+        id: TicketId(parse_id(&r.0)?),
+        workspace_id: WorkspaceId(parse_id(&r.1)?),
+        customer_id: CustomerId(parse_id(&r.2)?),
+        conversation_id: r
+            .3
+            .as_deref()
+            .map(parse_id)
+            .transpose()?
+            .map(ConversationId),
+        number: r.4,
+        subject: r.5,
+        description: r.6,
+        status: r.7,
+        priority: r.8,
+        comments: from_json("ticket comments", &r.9)?,
+        created_at: time(r.10)?,
+        updated_at: time(r.11)?,
+    })
+}

@@ -76,6 +76,9 @@ suite!(
     tasks_are_claimed_once_and_reclaimed_after_a_crash,
     analysis_and_follow_up_events_are_stored_with_the_message,
     settings_and_models_round_trip,
+    actions_are_applied_once_and_race_safely,
+    tickets_are_numbered_and_updated,
+    agent_state_round_trips,
 );
 
 async fn workspace(store: &SqlStore) -> Workspace {
@@ -876,4 +879,166 @@ async fn settings_and_models_round_trip(store: Arc<SqlStore>) {
         Some(replaced)
     );
     assert_eq!(store.model(ws.id, "other").await.expect("none"), None);
+}
+
+async fn actions_are_applied_once_and_race_safely(store: Arc<SqlStore>) {
+    let ws = workspace(&store).await;
+    let conv = conversation(&store, &ws).await;
+    let order = Order {
+        id: OrderId::new(),
+        workspace_id: ws.id,
+        customer_id: conv.customer_id,
+        number: "A-7".into(),
+        status: "processing".into(),
+        placed_at: Utc::now(),
+        currency: "USD".into(),
+        total_cents: 500,
+        details: serde_json::json!({}),
+    };
+    store.upsert_order(&order).await.expect("order");
+    let cancel = |key: &str| ActionWrite {
+        workspace_id: ws.id,
+        conversation_id: Some(conv.id),
+        key: key.into(),
+        tool: "cancel_order".into(),
+        arguments: serde_json::json!({"order_number": "A-7"}),
+        effect: Effect::UpdateOrder {
+            order_id: order.id,
+            expected_status: "processing".into(),
+            status: "cancelled".into(),
+            details: serde_json::json!({"cancelled": true}),
+        },
+        result: serde_json::json!({"status": "cancelled"}),
+    };
+    // Eight concurrent attempts with the same key: one applies, the others replay it.
+    let attempts: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let write = cancel("k1");
+            tokio::spawn(async move { store.apply_action(write).await })
+        })
+        .collect();
+    let mut applied = 0;
+    for a in attempts {
+        let outcome = a.await.expect("join").expect("apply");
+        assert_eq!(outcome.record.result["status"], "cancelled");
+        applied += usize::from(!outcome.replayed);
+    }
+    assert_eq!(applied, 1);
+    let stored = store
+        .order_by_number(ws.id, "A-7")
+        .await
+        .expect("read")
+        .expect("order");
+    assert_eq!(stored.status, "cancelled");
+    assert_eq!(stored.details["cancelled"], true);
+    // Another key: the order is no longer processing, so the compare-and-set refuses it and
+    // records nothing.
+    assert!(matches!(
+        store.apply_action(cancel("k2")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // The same key for different arguments is a conflict.
+    let mut other = cancel("k1");
+    other.arguments = serde_json::json!({"order_number": "A-8"});
+    assert!(matches!(
+        store.apply_action(other).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let audit = store
+        .actions_for_conversation(conv.id)
+        .await
+        .expect("audit");
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].key, "k1");
+    assert_eq!(audit[0].tool, "cancel_order");
+}
+
+async fn tickets_are_numbered_and_updated(store: Arc<SqlStore>) {
+    let ws = workspace(&store).await;
+    let conv = conversation(&store, &ws).await;
+    let open = |key: &str, subject: &str| ActionWrite {
+        workspace_id: ws.id,
+        conversation_id: Some(conv.id),
+        key: key.into(),
+        tool: "open_ticket".into(),
+        arguments: serde_json::json!({"subject": subject}),
+        effect: Effect::CreateTicket(Box::new(Ticket::new(
+            ws.id,
+            conv.customer_id,
+            Some(conv.id),
+            subject.into(),
+            "details".into(),
+            "normal".into(),
+        ))),
+        result: serde_json::json!({"status": "open"}),
+    };
+    let first = store
+        .apply_action(open("t1", "Broken hub"))
+        .await
+        .expect("t1");
+    let second = store
+        .apply_action(open("t2", "Late order"))
+        .await
+        .expect("t2");
+    assert_eq!(first.record.result["number"], "T-1001");
+    assert_eq!(second.record.result["number"], "T-1002");
+    let replay = store
+        .apply_action(open("t1", "Broken hub"))
+        .await
+        .expect("replay");
+    assert!(replay.replayed);
+    assert_eq!(replay.record.result["number"], "T-1001");
+    let ticket = store
+        .ticket_by_number(ws.id, "T-1001")
+        .await
+        .expect("read")
+        .expect("ticket");
+    store
+        .apply_action(ActionWrite {
+            workspace_id: ws.id,
+            conversation_id: Some(conv.id),
+            key: "t1-comment".into(),
+            tool: "update_ticket".into(),
+            arguments: serde_json::json!({"number": "T-1001"}),
+            effect: Effect::UpdateTicket {
+                ticket_id: ticket.id,
+                status: Some("pending".into()),
+                comment: Some(TicketComment {
+                    author: "customer".into(),
+                    text: "It still blinks red".into(),
+                    at: Utc::now(),
+                }),
+            },
+            result: serde_json::json!({}),
+        })
+        .await
+        .expect("update");
+    let tickets = store
+        .tickets_for_customer(conv.customer_id)
+        .await
+        .expect("list");
+    assert_eq!(tickets.len(), 2);
+    let updated = tickets.iter().find(|t| t.number == "T-1001").expect("t1");
+    assert_eq!(updated.status, "pending");
+    assert_eq!(updated.comments.len(), 1);
+    assert_eq!(updated.comments[0].text, "It still blinks red");
+}
+
+async fn agent_state_round_trips(store: Arc<SqlStore>) {
+    let ws = workspace(&store).await;
+    let conv = conversation(&store, &ws).await;
+    assert_eq!(store.agent_state(conv.id).await.expect("empty"), None);
+    let state = serde_json::json!({"procedure": "cancel_order", "waiting": "confirm"});
+    store
+        .put_agent_state(conv.id, Some(&state))
+        .await
+        .expect("put");
+    store
+        .put_agent_state(conv.id, Some(&state))
+        .await
+        .expect("put again");
+    assert_eq!(store.agent_state(conv.id).await.expect("get"), Some(state));
+    store.put_agent_state(conv.id, None).await.expect("clear");
+    assert_eq!(store.agent_state(conv.id).await.expect("cleared"), None);
 }
