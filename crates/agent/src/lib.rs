@@ -5,8 +5,11 @@
 //! `Store` trait and to live listeners through [`LiveHub`]; front ends (HTTP, Slack, CLI) call
 //! [`Service`] and subscribe to the hub.
 
+mod acting;
 mod hub;
+pub mod procedures;
 mod service;
+pub mod tools;
 mod understanding;
 mod worker;
 

@@ -29,6 +29,8 @@ pub enum ServiceError {
     BadTask(&'static str),
     #[error("{0}")]
     Invalid(String),
+    #[error("infrastructure failure: {0}")]
+    Infrastructure(String),
 }
 
 /// Task kind: sync a knowledge source (`params.path`: a directory or a `.jsonl` file).
@@ -68,12 +70,20 @@ pub struct Service {
     /// Wakes the task worker when a task is queued in this process.
     pub(crate) task_wake: Arc<Notify>,
     pub(crate) intents: crate::understanding::IntentCache,
+    pub tools: std::sync::Arc<crate::tools::ToolRegistry>,
+    pub(crate) tool_env: crate::tools::ToolEnv,
     pub config: AgentConfig,
 }
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, knowledge: Arc<KnowledgeBase>, config: AgentConfig) -> Self {
+        let tool_env = crate::tools::ToolEnv {
+            store: store.clone(),
+            knowledge: knowledge.clone(),
+        };
         Self {
+            tools: Arc::new(crate::tools::ToolRegistry::builtin()),
+            tool_env,
             store,
             knowledge,
             hub: Arc::new(LiveHub::new()),
@@ -91,7 +101,7 @@ impl Service {
         }
     }
 
-    async fn record(
+    pub(crate) async fn record(
         &self,
         conversation: ConversationId,
         payload: EventPayload,
@@ -276,6 +286,12 @@ impl Service {
         }
         self.hub.publish(conversation.id, LiveEvent::Typing);
 
+        // A procedure (started by the message's intent, or waiting for this answer) acts first.
+        if self.act(&conversation, &message).await? {
+            metrics::histogram!("concierge_turn_seconds").record(started.elapsed().as_secs_f64());
+            return Ok(());
+        }
+
         let action = message.analysis.as_ref().map(|a| &a.route.action);
         if let Some(action @ (RouteAction::Clarify | RouteAction::OfferHuman)) = action {
             let (text, reason) = if *action == RouteAction::Clarify {
@@ -416,7 +432,7 @@ impl Service {
     }
 
     /// Streams and stores the AI's reply to `message` (unless a person took over meanwhile).
-    async fn send_reply(
+    pub(crate) async fn send_reply(
         &self,
         conversation: &Conversation,
         message: &Message,
@@ -481,12 +497,7 @@ impl Service {
             },
         )
         .await?;
-        let kind_label = match kind {
-            ReplyKind::Grounded => "grounded",
-            ReplyKind::NoAnswer => "no_answer",
-            ReplyKind::Notice => "notice",
-        };
-        metrics::counter!("concierge_replies_total", "kind" => kind_label).increment(1);
+        metrics::counter!("concierge_replies_total", "kind" => kind.as_str()).increment(1);
         Ok(())
     }
 

@@ -179,7 +179,8 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     app.run_until_stopped().await
 }
 
-/// Stores the demo's intents (`intents.json`) and routing policy (`routing.json`) as the
+/// Stores the demo's intents (`intents.json`), routing policy (`routing.json`) and procedures
+/// (`procedures.json`) as the
 /// workspace's settings and trains the intent model when the intents changed.
 async fn load_understanding(
     store: &dyn Store,
@@ -213,11 +214,23 @@ async fn load_understanding(
     store
         .put_setting(ws, ROUTING, &serde_json::to_value(&policy)?)
         .await?;
+    let procedures: concierge_agent::procedures::ProcedureSettings =
+        serde_json::from_value(read("procedures.json")?).context("demo/procedures.json")?;
+    procedures
+        .validate(&concierge_agent::tools::ToolRegistry::builtin())
+        .map_err(|p| anyhow::anyhow!("demo/procedures.json: {}", p.join("; ")))?;
+    store
+        .put_setting(
+            ws,
+            concierge_agent::procedures::PROCEDURES_SETTING,
+            &serde_json::to_value(&procedures)?,
+        )
+        .await?;
     let (result, _) = concierge_agent::train_intents(store, kb, ws)
         .await
         .map_err(|e| anyhow::anyhow!("training the demo intents: {e}"))?;
     Ok(format!(
-        "{} intents ({}), {} routing rules.",
+        "{} intents ({}), {} routing rules, {} procedures.",
         settings.intents.len(),
         if result["trained"] == true {
             format!(
@@ -228,6 +241,7 @@ async fn load_understanding(
         } else {
             "model up to date".to_string()
         },
-        policy.rules.len()
+        policy.rules.len(),
+        procedures.procedures.len()
     ))
 }

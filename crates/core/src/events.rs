@@ -24,6 +24,19 @@ pub enum ReplyKind {
     NoAnswer,
     /// A fixed system acknowledgement (e.g. a person is coming).
     Notice,
+    /// A step of a procedure: a question, a confirmation request or an action's outcome.
+    Procedure,
+}
+
+impl ReplyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyKind::Grounded => "grounded",
+            ReplyKind::NoAnswer => "no_answer",
+            ReplyKind::Notice => "notice",
+            ReplyKind::Procedure => "procedure",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -271,7 +271,7 @@ pub struct EventDto {
     pub message_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_reply_to: Option<Uuid>,
-    /// `grounded`, `no_answer` or `notice` for `reply.sent`.
+    /// `grounded`, `no_answer`, `notice` or `procedure` for `reply.sent`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_kind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -292,6 +292,17 @@ pub struct EventDto {
     /// `routing.decided`: where the message was sent and the rules that matched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<crate::understanding::RouteDto>,
+    /// `agent.step`: the procedure (or planner) that took the step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// `agent.step`: the step's position in the turn, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
+    /// `agent.step`: what the step did (`kind`: started, tool_call, tool_refused, slot_filled,
+    /// asked_for, awaiting_confirmation, confirmation, branch, handoff, finished) with its fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub action: Option<serde_json::Value>,
 }
 
 impl From<&core::Event> for EventDto {
@@ -315,6 +326,9 @@ impl From<&core::Event> for EventDto {
             status: None,
             triage: None,
             route: None,
+            run: None,
+            step: None,
+            action: None,
         };
         match &e.payload {
             core::EventPayload::MessageCreated { message } => dto.message = Some(message.into()),
@@ -349,14 +363,7 @@ impl From<&core::Event> for EventDto {
             } => {
                 dto.message_id = Some(message_id.0);
                 dto.in_reply_to = Some(in_reply_to.0);
-                dto.reply_kind = Some(
-                    match kind {
-                        core::ReplyKind::Grounded => "grounded",
-                        core::ReplyKind::NoAnswer => "no_answer",
-                        core::ReplyKind::Notice => "notice",
-                    }
-                    .to_string(),
-                );
+                dto.reply_kind = Some(kind.as_str().to_string());
                 dto.reason = Some(reason.clone());
             }
             core::EventPayload::StatusChanged { from, to, reason } => {
@@ -375,6 +382,17 @@ impl From<&core::Event> for EventDto {
             core::EventPayload::RoutingDecided { message_id, route } => {
                 dto.message_id = Some(message_id.0);
                 dto.route = Some(route.into());
+            }
+            core::EventPayload::AgentStep {
+                message_id,
+                run,
+                step,
+                action,
+            } => {
+                dto.message_id = Some(message_id.0);
+                dto.run = Some(run.clone());
+                dto.step = Some(*step);
+                dto.action = serde_json::to_value(action.as_ref()).ok();
             }
         }
         dto

@@ -178,7 +178,7 @@ static JUDGMENT: LazyLock<Patterns> = LazyLock::new(|| {
 });
 
 /// Verbs that ask for something to be done to an account, order or device.
-const ACTION_VERBS: &str = r"cancel|change|update|modify|refund|return|replace|exchange|reset|block|freeze|unfreeze|unblock|unlock|close|delete|remove|transfer|send|resend|reschedule|upgrade|downgrade|activate|deactivate|renew|reorder|order|book|rebook|reactivate|verify|issue|add|top ?up|pay|withdraw|swap|move";
+const ACTION_VERBS: &str = r"cancel|change|update|modify|refund|return|replace|exchange|reset|block|freeze|unfreeze|unblock|unlock|close|delete|remove|transfer|send|resend|reschedule|upgrade|downgrade|activate|deactivate|renew|reorder|order|book|rebook|reactivate|verify|issue|add|top ?up|pay|withdraw|swap|move|e-?mail|start|file|submit|initiate";
 
 static ACTION_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
