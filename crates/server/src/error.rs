@@ -275,6 +275,9 @@ impl From<concierge_agent::ServiceError> for ApiError {
                 ErrorCode::ConversationClosed,
                 "the conversation is closed; start a new one",
             ),
+            concierge_agent::ServiceError::Invalid(detail) => {
+                Self::new(ErrorCode::InvalidBody, detail)
+            }
             other => Self::internal(other),
         }
     }

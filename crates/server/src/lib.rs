@@ -4,6 +4,7 @@
 //! errors in [`error`]). Handlers are thin: they authenticate, validate, convert, and call the
 //! agent's `Service`.
 
+mod agent;
 pub mod api;
 pub mod auth;
 pub mod dto;
@@ -203,6 +204,7 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
         (name = "conversations", description = "Conversations, messages and their event streams"),
         (name = "knowledge", description = "Inspect retrieval"),
         (name = "understanding", description = "Intents, triage and the routing policy"),
+        (name = "agent", description = "Tools, procedures and the audit trail of the agent's writes"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
@@ -256,6 +258,9 @@ fn api_router() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
             understanding::get_routing_policy,
             understanding::put_routing_policy
         ))
+        .routes(routes!(agent::list_tools))
+        .routes(routes!(agent::get_procedures, agent::put_procedures))
+        .routes(routes!(agent::list_actions))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts()

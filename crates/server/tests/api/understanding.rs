@@ -210,3 +210,74 @@ async fn valid_intents_are_stored_and_their_training_is_queued() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn tools_procedures_and_the_audit_trail_are_staff_only_and_validated() {
+    let app = TestApp::spawn().await;
+    // The registry, with schemas and annotations.
+    let res = app.get("/v1/tools", Some(&app.api_key)).await;
+    assert_eq!(res.status(), 200);
+    let tools: Value = res.json().await.expect("json");
+    let cancel = tools["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|t| t["name"] == "cancel_order")
+        .expect("cancel_order")
+        .clone();
+    assert_eq!(cancel["annotations"]["read_only"], false);
+    assert_eq!(cancel["annotations"]["needs_confirmation"], true);
+    assert_eq!(cancel["input_schema"]["required"], json!(["order_number"]));
+    assert!(cancel["output_schema"]["properties"]["refund"].is_object());
+    let conv = app.create_conversation().await;
+    let res = app.get("/v1/tools", Some(&conv.token)).await;
+    assert_problem(res, 403, "forbidden").await;
+
+    // Procedures: every problem reported at once, nothing stored; a valid set round-trips.
+    let bad = json!({"procedures": [{"name": "p", "intent": "x", "steps": [
+        {"call": {"tool": "no_such_tool"}}, {"reply": "{{ unclosed"}
+    ]}]});
+    let res = put(&app, "/v1/procedures", &bad.to_string()).await;
+    let problem = assert_problem(res, 422, "invalid_body").await;
+    let detail = problem["detail"].as_str().expect("detail");
+    assert!(detail.contains("unknown tool no_such_tool"), "{detail}");
+    assert!(detail.contains("template"), "{detail}");
+    let demo = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../demo/procedures.json"
+    ))
+    .expect("demo procedures");
+    let res = put(&app, "/v1/procedures", &demo).await;
+    assert_eq!(res.status(), 200);
+    let stored: Value = app
+        .get("/v1/procedures", Some(&app.api_key))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = stored["procedures"]
+        .as_array()
+        .expect("procedures")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(names.contains(&"cancel_order"), "{names:?}");
+
+    // The audit trail of a conversation without writes is empty; customers cannot read it.
+    let res = app
+        .get(
+            &format!("/v1/conversations/{}/actions", conv.id),
+            Some(&app.api_key),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let actions: Value = res.json().await.expect("json");
+    assert_eq!(actions["items"], json!([]));
+    let res = app
+        .get(
+            &format!("/v1/conversations/{}/actions", conv.id),
+            Some(&conv.token),
+        )
+        .await;
+    assert_problem(res, 403, "forbidden").await;
+}

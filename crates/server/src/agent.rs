@@ -1,0 +1,197 @@
+//! The agent's configuration and audit over HTTP: the tool registry, the workspace's
+//! procedures, and the writes the agent made in a conversation.
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+use concierge_agent::procedures::ProcedureSettings;
+use serde::Serialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolAnnotationsDto {
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+    /// The customer must confirm before the tool runs.
+    pub needs_confirmation: bool,
+    pub open_world: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolDto {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    /// JSON Schema of the arguments.
+    #[schema(value_type = Object)]
+    pub input_schema: serde_json::Value,
+    /// JSON Schema of the result.
+    #[schema(value_type = Option<Object>)]
+    pub output_schema: Option<serde_json::Value>,
+    pub annotations: ToolAnnotationsDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolList {
+    pub items: Vec<ToolDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionDto {
+    /// The idempotency key the write was made under (`<run>:<step>` for procedures).
+    pub key: String,
+    pub tool: String,
+    #[schema(value_type = Object)]
+    pub arguments: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub result: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionList {
+    pub items: Vec<ActionDto>,
+}
+
+async fn staff(state: &AppState, headers: &HeaderMap) -> ApiResult<concierge_core::WorkspaceId> {
+    crate::auth::authenticate(state.service.store.as_ref(), &state.secret, headers)
+        .await?
+        .require_workspace()
+}
+
+/// The tools the agent can use, with their schemas and annotations.
+#[utoipa::path(get, path = "/v1/tools", tag = "agent",
+    responses(
+        (status = 200, body = ToolList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn list_tools(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<ToolList>> {
+    staff(&state, &headers).await?;
+    let items = state
+        .service
+        .tools
+        .specs()
+        .into_iter()
+        .map(|s| ToolDto {
+            name: s.name.clone(),
+            title: s.title.clone(),
+            description: s.description.clone(),
+            input_schema: s.input_schema.clone(),
+            output_schema: s.output_schema.clone(),
+            annotations: ToolAnnotationsDto {
+                read_only: s.annotations.read_only,
+                destructive: s.annotations.destructive,
+                idempotent: s.annotations.idempotent,
+                needs_confirmation: s.annotations.needs_confirmation,
+                open_world: s.annotations.open_world,
+            },
+        })
+        .collect();
+    Ok(Json(ToolList { items }))
+}
+
+/// The workspace's procedures (an empty list when none are set).
+#[utoipa::path(get, path = "/v1/procedures", tag = "agent",
+    responses(
+        (status = 200, body = Object),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn get_procedures(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<ProcedureSettings>> {
+    let ws = staff(&state, &headers).await?;
+    Ok(Json(state.service.get_procedures(ws).await?))
+}
+
+/// Replace the workspace's procedures.
+///
+/// Body: `{"procedures": [{"name", "intent", "requires_action"?, "description"?, "steps": [...]}]}`
+/// where a step is one of `{"ask": {"slot", "kind": "order" | "address" | "text", "prompt",
+/// "filter"?, "none"?, "from_message"?}}`, `{"call": {"tool", "args", "save_as"?, "on_error"?}}`,
+/// `{"if": {"cond", "then", "else"}}`, `{"confirm": {"prompt", "declined"}}`, `{"reply": "…"}`,
+/// `{"handoff": {"reason", "reply"?}}` or `"end"`. Templates and conditions are Jinja; every
+/// one is compiled and every tool checked before anything is stored.
+#[utoipa::path(put, path = "/v1/procedures", tag = "agent",
+    request_body(content = Object, description = "The procedures"),
+    responses(
+        (status = 200, body = Object),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn put_procedures(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ProcedureSettings>> {
+    let ws = staff(&state, &headers).await?;
+    crate::extract::require_json_content_type(&headers)?;
+    let settings =
+        crate::extract::ApiJson::<ProcedureSettings>::from_bytes("PUT", "/v1/procedures", &body)?
+            .value;
+    state.service.put_procedures(ws, &settings).await?;
+    Ok(Json(settings))
+}
+
+/// The writes the agent made in a conversation, oldest first (the audit trail).
+#[utoipa::path(get, path = "/v1/conversations/{id}/actions", tag = "agent",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = ActionList),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn list_actions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ActionList>> {
+    let ws = staff(&state, &headers).await?;
+    let id = Uuid::parse_str(&id)
+        .map(concierge_core::ConversationId)
+        .map_err(|_| ApiError::new(ErrorCode::InvalidId, "the conversation id is not a UUID"))?;
+    let store = &state.service.store;
+    store
+        .conversation(id)
+        .await?
+        .filter(|c| c.workspace_id == ws)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ConversationNotFound,
+                format!("no conversation {id}"),
+            )
+        })?;
+    let items = store
+        .actions_for_conversation(id)
+        .await?
+        .into_iter()
+        .map(|a| ActionDto {
+            key: a.key,
+            tool: a.tool,
+            arguments: a.arguments,
+            result: a.result,
+            created_at: a.created_at,
+        })
+        .collect();
+    Ok(Json(ActionList { items }))
+}
