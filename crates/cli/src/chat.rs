@@ -14,12 +14,22 @@ pub struct ChatArgs {
     /// Workspace slug (defaults to the server's public workspace).
     #[arg(long)]
     workspace: Option<String>,
+    /// Chat as this known customer (their external id, e.g. `cus_1005` in the demo), so order
+    /// look-ups and actions work on their records. Needs a workspace API key (`--key`).
+    #[arg(long = "as", requires = "key")]
+    as_customer: Option<String>,
+    /// Workspace API key (only used with `--as`).
+    #[arg(long, env = "CONCIERGE_API_KEY")]
+    key: Option<String>,
 }
 
 pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.url)?;
     let conv = client
-        .create_conversation(args.workspace.as_deref())
+        .create_conversation(
+            args.workspace.as_deref(),
+            args.key.as_deref().zip(args.as_customer.as_deref()),
+        )
         .await?;
     println!(
         "Connected to {} (conversation {}). Type your question; /person for a human, /quit to leave.",

@@ -46,15 +46,26 @@ impl Client {
         })
     }
 
-    pub async fn create_conversation(&self, workspace: Option<&str>) -> anyhow::Result<Created> {
-        let body = match workspace {
+    /// Opens a conversation, anonymously or, with a workspace API key, as the customer with
+    /// that external id (`as_customer = Some((key, external_id))`).
+    pub async fn create_conversation(
+        &self,
+        workspace: Option<&str>,
+        as_customer: Option<(&str, &str)>,
+    ) -> anyhow::Result<Created> {
+        let mut body = match workspace {
             Some(w) => json!({ "workspace": w }),
             None => json!({}),
         };
-        let res = self
+        let mut req = self
             .http
             .post(format!("{}/v1/conversations", self.base))
-            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string());
+        if let Some((key, external_id)) = as_customer {
+            body["customer"] = json!({ "external_id": external_id });
+            req = req.bearer_auth(key);
+        }
+        let res = req
             .json(&body)
             .send()
             .await
