@@ -43,7 +43,9 @@ async fn conversation(
     args: (usize, Option<String>, Duration),
 ) -> anyhow::Result<Vec<f64>> {
     let (turns, workspace, timeout) = args;
-    let conv = client.create_conversation(workspace.as_deref(), None).await?;
+    let conv = client
+        .create_conversation(workspace.as_deref(), None)
+        .await?;
     let mut events = Box::pin(client.events(&conv, 0).await?);
     let mut latencies = Vec::with_capacity(turns);
     for t in 0..turns {
