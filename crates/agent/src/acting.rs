@@ -10,6 +10,8 @@ use concierge_core::*;
 const MOVE_ON_CONFIDENCE: f32 = 0.5;
 /// Steps one turn may take.
 const MAX_STEPS: u32 = 32;
+/// Time one turn's run may take (tool calls time out on their own after 20 s).
+const TIME_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl From<ToolError> for ServiceError {
     fn from(e: ToolError) -> Self {
@@ -85,6 +87,7 @@ impl Service {
             },
             orders,
             max_steps: MAX_STEPS,
+            deadline: std::time::Instant::now() + TIME_BUDGET,
         };
         let mut step_no = 0u32;
         let mut outcome: Option<(String, TurnOutcome)> = None;

@@ -355,7 +355,7 @@ static ORDER_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
 static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?i)(?P<line1>\d+[a-z]?\s+[^,\n]+?)\s*,\s*(?:(?P<line2>(?:apt|apartment|unit|suite|ste|#)[^,\n]*?)\s*,\s*)?",
-        r"(?P<city>[a-z .'-]+?)\s*,?\s+(?P<region>[a-z]{2})\s*,?\s+",
+        r"(?P<city>[\p{L} .'-]+?)\s*,?\s+(?P<region>[a-z]{2})\s*,?\s+",
         r"(?P<postal>\d{5}(?:-\d{4})?|[a-z]\d[a-z]\s?\d[a-z]\d)\b(?:\s*,?\s*(?P<country>usa?|united states|canada|ca))?"
     ))
     .unwrap_or_else(|_| unreachable!())
@@ -423,6 +423,8 @@ pub struct Runner<'a> {
     /// The customer's orders (workspace-scoped), for `order` slots.
     pub orders: Vec<Order>,
     pub max_steps: u32,
+    /// The run stops (and offers a person) when a step would start after this.
+    pub deadline: std::time::Instant,
 }
 
 enum Flow {
@@ -738,7 +740,7 @@ impl Runner<'_> {
         let mut taken = 0u32;
         loop {
             taken += 1;
-            if taken > self.max_steps {
+            if taken > self.max_steps || std::time::Instant::now() > self.deadline {
                 out.replies.push(
                     "Sorry, this is taking longer than it should. Press \"Talk to a person\" and \
                      someone from our team will take it from here."
@@ -918,8 +920,6 @@ impl Runner<'_> {
             result: value.clone(),
             latency_ms,
             idempotency_key: ctx.idempotency_key.clone(),
-            // Whether the store replayed it is not visible to tools; the key is the audit link.
-            replayed: false,
         });
         if ok {
             if let Some(name) = &c.save_as {
@@ -966,5 +966,87 @@ pub async fn load(store: &dyn Store, ws: WorkspaceId) -> StoreResult<ProcedureSe
         Some(v) => serde_json::from_value(v)
             .map_err(|e| StoreError::Backend(format!("stored procedures are invalid: {e}"))),
         None => Ok(ProcedureSettings::default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confirmations_are_read_from_the_first_words() {
+        for yes in [
+            "yes",
+            "Yes please",
+            "ok",
+            "sure, go ahead",
+            "y",
+            "Confirm",
+            "that's right",
+        ] {
+            assert_eq!(confirmation(yes), Some(true), "{yes}");
+        }
+        for no in ["no", "No, keep it", "nope", "don't", "never mind", "wait"] {
+            assert_eq!(confirmation(no), Some(false), "{no}");
+        }
+        for unclear in ["what does that mean?", "maybe", "the blue one", "yesterday"] {
+            assert_eq!(confirmation(unclear), None, "{unclear}");
+        }
+    }
+
+    #[test]
+    fn addresses_are_parsed_in_us_and_canadian_formats() {
+        let a = parse_address("Ship it to 55 Main St, Apt 4, Springfield, IL 62701 please")
+            .expect("us address");
+        assert_eq!(a["line1"], "55 Main St");
+        assert_eq!(a["line2"], "Apt 4");
+        assert_eq!(a["city"], "Springfield");
+        assert_eq!(a["region"], "IL");
+        assert_eq!(a["postal_code"], "62701");
+        assert_eq!(a["country"], "US");
+        let c = parse_address("1200 Rue Sainte-Catherine O\nMontréal, QC H3B 1K9").expect("ca");
+        assert_eq!(c["country"], "CA");
+        assert_eq!(c["postal_code"], "H3B 1K9");
+        assert_eq!(c["region"], "QC");
+        for not_an_address in [
+            "somewhere else",
+            "my office",
+            "Springfield IL",
+            "order A-1043",
+        ] {
+            assert_eq!(parse_address(not_an_address), None, "{not_an_address}");
+        }
+    }
+
+    #[test]
+    fn the_program_counter_walks_into_and_out_of_branches() {
+        let steps: Vec<Step> = serde_json::from_value(serde_json::json!([
+            {"reply": "a"},
+            {"if": {"cond": "x", "then": [{"reply": "b"}, {"reply": "c"}], "else": [{"reply": "d"}]}},
+            {"reply": "e"}
+        ]))
+        .expect("steps");
+        assert_eq!(advance(&steps, vec![0]), Some(vec![1]));
+        assert!(matches!(step_at(&steps, &[1, 0, 1]), Some(Step::Reply(t)) if t == "c"));
+        assert!(matches!(step_at(&steps, &[1, 1, 0]), Some(Step::Reply(t)) if t == "d"));
+        // Leaving either branch continues after the `if`.
+        assert_eq!(advance(&steps, vec![1, 0, 1]), Some(vec![2]));
+        assert_eq!(advance(&steps, vec![1, 1, 0]), Some(vec![2]));
+        assert_eq!(advance(&steps, vec![2]), None);
+    }
+
+    #[test]
+    fn templates_render_and_whole_expressions_keep_their_type() {
+        let vars = serde_json::json!({"order": {"number": "A-1", "items": ["Hub", "Plug"]},
+            "address": {"city": "Portland"}});
+        assert_eq!(
+            render("{{ order.number }}: {{ order.items|join(', ') }}", &vars).expect("render"),
+            "A-1: Hub, Plug"
+        );
+        let expr = whole_expression("{{ address }}").expect("whole");
+        assert_eq!(eval(expr, &vars).expect("eval")["city"], "Portland");
+        assert_eq!(whole_expression("Order {{ order.number }}"), None);
+        assert!(truthy("order.number == 'A-1'", &vars).expect("cond"));
+        assert!(!truthy("missing.field", &vars).expect("undefined is false"));
     }
 }

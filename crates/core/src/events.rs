@@ -113,9 +113,8 @@ pub enum StepRecord {
         ok: bool,
         result: serde_json::Value,
         latency_ms: f64,
-        /// Writes only: the idempotency key and whether an earlier identical write was replayed.
+        /// Writes only: the idempotency key, which links the step to its record in the store.
         idempotency_key: Option<String>,
-        replayed: bool,
     },
     /// A write was refused by policy (e.g. not confirmed by the customer) before it ran.
     ToolRefused { tool: String, reason: String },
