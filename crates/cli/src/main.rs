@@ -7,6 +7,7 @@ mod chat;
 mod demo;
 mod eval;
 mod eval_intents;
+mod guardrails;
 mod sse;
 
 use anyhow::Context;
@@ -66,6 +67,18 @@ enum Command {
         #[command(subcommand)]
         command: EvalCommand,
     },
+    /// Train the models Concierge ships.
+    Train {
+        #[command(subcommand)]
+        command: TrainCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrainCommand {
+    /// The input guard's classifier and thresholds, from attack and benign files; writes the
+    /// model file the binary ships (`crates/understand/assets/guardrail.json`).
+    Guardrails(guardrails::TrainArgs),
 }
 
 #[derive(Subcommand)]
@@ -126,6 +139,9 @@ enum EvalCommand {
     /// Intent classification and out-of-scope detection on labelled messages (CSV, JSONL or
     /// CLINC150 JSON): accuracy, macro-F1, out-of-scope precision/recall/F1, AUROC, latency.
     Intents(eval_intents::IntentArgs),
+    /// Input guardrails: attack detection rate and benign false-positive rate on attack and
+    /// benign files (JSON, JSONL, CSV or text), per file, and latency.
+    Guardrails(guardrails::EvalArgs),
 }
 
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -209,6 +225,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Eval {
             command: EvalCommand::Intents(args),
         } => eval_intents::run(args, &load_config(cli.config.as_ref())?).await?,
+        Command::Eval {
+            command: EvalCommand::Guardrails(args),
+        } => guardrails::eval(args, &load_config(cli.config.as_ref())?).await?,
+        Command::Train {
+            command: TrainCommand::Guardrails(args),
+        } => guardrails::train(args, &load_config(cli.config.as_ref())?).await?,
         Command::Serve => {
             let config = load_config(cli.config.as_ref())?;
             init_logging(&config);

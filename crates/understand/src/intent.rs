@@ -365,15 +365,15 @@ mod tests {
         ];
         // Below 0.8 both right in-scope answers stay (nothing lost); between 0.75 and 0.8 every
         // out-of-scope message is caught too.
-        let t = choose_threshold(&points, 0.0).expect("threshold");
+        let t = choose_threshold(&points, 0.0).unwrap_or_else(|| panic!("no threshold"));
         assert!(t > 0.75 && t <= 0.8, "{t}");
         // With no loss allowed and a right answer at 0.5, 0.75 is out of reach.
         let mut tight = points.clone();
         tight[2] = (0.5, false, true);
-        let t = choose_threshold(&tight, 0.0).expect("threshold");
+        let t = choose_threshold(&tight, 0.0).unwrap_or_else(|| panic!("no threshold"));
         assert!(t > 0.4 && t <= 0.5, "{t}");
         // Allowing a third of in-scope accuracy buys every out-of-scope message.
-        assert!(choose_threshold(&tight, 0.34).expect("threshold") > 0.75);
+        assert!(choose_threshold(&tight, 0.34).unwrap_or_else(|| panic!("no threshold")) > 0.75);
         assert_eq!(choose_threshold(&points[..3], 0.02), None);
     }
 
@@ -414,7 +414,8 @@ mod tests {
             vectors: &vectors,
             labels: &labels,
         };
-        let model = IntentModel::train(examples, None, &IntentConfig::default()).expect("train");
+        let model = IntentModel::train(examples, None, &IntentConfig::default())
+            .unwrap_or_else(|e| panic!("train: {e}"));
         assert!(model.threshold.is_some(), "calibrated on a held-out fifth");
         let p = model.predict("", &unit(&[1.0, 0.02, 0.0, 0.1]));
         assert_eq!(p.intent.as_deref(), Some("refund"));
@@ -423,8 +424,9 @@ mod tests {
         let off = model.predict("", &unit(&[0.1, 0.1, 1.0, 0.1]));
         assert_eq!(off.intent, None);
         assert!(off.oos_score > p.oos_score);
-        let restored: IntentModel =
-            serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
+        let restored: IntentModel = serde_json::to_string(&model)
+            .and_then(|json| serde_json::from_str(&json))
+            .unwrap_or_else(|e| panic!("round trip: {e}"));
         assert_eq!(restored, model);
     }
 }

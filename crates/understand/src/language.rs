@@ -167,7 +167,7 @@ mod tests {
         ];
         let mut right = 0;
         for (code, text) in cases {
-            let found = detect(text).expect("a language");
+            let found = detect(text).unwrap_or_else(|| panic!("no language for {text:?}"));
             if found.code == code {
                 right += 1;
             } else {

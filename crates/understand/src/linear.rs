@@ -115,8 +115,30 @@ impl Softmax {
 
     /// Fits the model to `x [rows × dims]` with labels `y` (each `< classes`).
     pub fn train(x: &[f32], y: &[usize], classes: usize, dims: usize, config: TrainConfig) -> Self {
+        Self::train_weighted(x, y, None, classes, dims, config)
+    }
+
+    /// As [`Softmax::train`], each example's cross-entropy weighted by `weights` (the loss is
+    /// their weighted mean): for training sets where one text gives several rows, or where a
+    /// class must count more than its size.
+    pub fn train_weighted(
+        x: &[f32],
+        y: &[usize],
+        weights: Option<&[f32]>,
+        classes: usize,
+        dims: usize,
+        config: TrainConfig,
+    ) -> Self {
         let rows = y.len();
         assert_eq!(x.len(), rows * dims, "features do not match labels");
+        if let Some(w) = weights {
+            assert_eq!(w.len(), rows, "weights do not match labels");
+        }
+        let weight = |r: usize| weights.map_or(1.0, |w| w[r]);
+        let total: f64 = (0..rows)
+            .map(|r| f64::from(weight(r)))
+            .sum::<f64>()
+            .max(1e-12);
         let n_params = classes * dims + classes;
         // Loss and gradient of the packed parameters [W | b].
         let eval = |theta: &[f32], grad: &mut [f32]| -> f32 {
@@ -130,11 +152,13 @@ impl Softmax {
             let mut loss = 0.0f64;
             for (r, &label) in y.iter().enumerate() {
                 let row = &mut p[r * classes..(r + 1) * classes];
-                loss -= f64::from(row[label].max(1e-12).ln());
+                let w = weight(r);
+                loss -= f64::from(w) * f64::from(row[label].max(1e-12).ln());
                 row[label] -= 1.0;
+                // Scaled by the example's share of the total weight: the gradient of the mean.
+                let scale = (f64::from(w) / total) as f32;
+                row.iter_mut().for_each(|v| *v *= scale);
             }
-            let inv = 1.0 / rows.max(1) as f32;
-            p.iter_mut().for_each(|v| *v *= inv);
             // dW = (P - Y)ᵀ X / n  → [classes × dims]
             let (gw, gb) = grad.split_at_mut(classes * dims);
             gemm_atb(&p, x, gw, rows, classes, dims);
@@ -147,7 +171,7 @@ impl Softmax {
                 *g += config.l2 * w;
                 reg += f64::from(w * w);
             }
-            (loss / rows.max(1) as f64 + 0.5 * f64::from(config.l2) * reg) as f32
+            (loss / total + 0.5 * f64::from(config.l2) * reg) as f32
         };
         let theta = lbfgs(
             vec![0.0; n_params],
