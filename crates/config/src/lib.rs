@@ -22,6 +22,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub knowledge: KnowledgeConfig,
     pub agent: AgentConfig,
+    pub llm: LlmConfig,
     pub log: LogConfig,
 }
 
@@ -215,6 +216,101 @@ impl Default for AgentConfig {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmProviderKind {
+    /// No language model: triage, procedures and grounded knowledge answers only.
+    None,
+    /// An OpenAI-compatible Chat Completions server (OpenAI, Azure OpenAI, Ollama, vLLM,
+    /// llama.cpp server, LM Studio).
+    Openai,
+    /// The Anthropic Messages API.
+    Anthropic,
+}
+
+/// How the API key is sent; unset picks the provider's usual header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LlmAuthHeader {
+    /// `Authorization: Bearer` (OpenAI's default; accepted by Anthropic too).
+    Bearer,
+    /// `api-key` (Azure OpenAI).
+    ApiKey,
+    /// `x-api-key` (Anthropic's default).
+    XApiKey,
+}
+
+/// Which Chat Completions field carries the output limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxTokensFieldName {
+    /// OpenAI's current field (required by its reasoning models); vLLM and Azure read it too.
+    MaxCompletionTokens,
+    /// The older field Ollama, llama.cpp and LM Studio read.
+    MaxTokens,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LlmConfig {
+    pub provider: LlmProviderKind,
+    /// API base. Empty: `https://api.openai.com/v1` (openai) or `https://api.anthropic.com`
+    /// (anthropic). Ollama: `http://localhost:11434/v1`; Azure:
+    /// `https://<resource>.openai.azure.com/openai/deployments/<deployment>`.
+    pub base_url: String,
+    /// The model (for Azure, any label: the deployment in `base_url` decides).
+    pub model: String,
+    /// A secret: never printed. Optional for local servers.
+    #[serde(skip_serializing)]
+    pub api_key: Option<SecretString>,
+    /// How the key is sent; unset: bearer (openai) or x-api-key (anthropic).
+    pub auth: Option<LlmAuthHeader>,
+    /// openai: the `api-version` query parameter Azure's dated APIs need (e.g. `2024-10-21`).
+    pub api_version: String,
+    /// openai: the output-limit field.
+    pub max_tokens_field: MaxTokensFieldName,
+    /// anthropic: `2026-10-21` (what current SDKs send; no temperature) or `2023-06-01`.
+    pub anthropic_version: String,
+    /// Most time one attempt may take, streaming included.
+    pub timeout_seconds: u64,
+    /// Attempts per call, the first included; retries only before anything was streamed.
+    pub max_attempts: u32,
+    /// US dollars per million prompt tokens, for cost accounting (0: not counted).
+    pub price_input_per_mtok: f64,
+    /// US dollars per million generated tokens.
+    pub price_output_per_mtok: f64,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            provider: LlmProviderKind::None,
+            base_url: String::new(),
+            model: String::new(),
+            api_key: None,
+            auth: None,
+            api_version: String::new(),
+            max_tokens_field: MaxTokensFieldName::MaxCompletionTokens,
+            anthropic_version: "2026-10-21".into(),
+            timeout_seconds: 120,
+            max_attempts: 3,
+            price_input_per_mtok: 0.0,
+            price_output_per_mtok: 0.0,
+        }
+    }
+}
+
+impl LlmConfig {
+    /// `base_url`, or the provider's public API when it is empty.
+    pub fn effective_base_url(&self) -> String {
+        match (self.base_url.trim(), self.provider) {
+            ("", LlmProviderKind::Openai) => "https://api.openai.com/v1".into(),
+            ("", LlmProviderKind::Anthropic) => "https://api.anthropic.com".into(),
+            (url, _) => url.trim_end_matches('/').to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
@@ -290,6 +386,12 @@ impl Loaded {
             lines.push(format!(
                 "knowledge.embeddings.api_key = \"[redacted]\"  # {}",
                 self.origin("knowledge.embeddings.api_key")
+            ));
+        }
+        if self.config.llm.api_key.is_some() {
+            lines.push(format!(
+                "llm.api_key = \"[redacted]\"  # {}",
+                self.origin("llm.api_key")
             ));
         }
         lines.sort();
@@ -386,6 +488,7 @@ fn unknown_keys(fig: &Figment) -> Vec<ConfigIssue> {
     }
     known.insert("storage.database_url".to_string());
     known.insert("knowledge.embeddings.api_key".to_string());
+    known.insert("llm.api_key".to_string());
     let mut issues = Vec::new();
     if let Ok(given) = fig.extract::<serde_json::Value>() {
         flatten("", &given, &mut |k, _| {
@@ -407,12 +510,13 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
     let mut issues = unknown_keys(&fig);
     let unknown = issues.len();
     // Each section on its own, so one bad value does not hide the next section's.
-    for section in ["server", "storage", "knowledge", "agent", "log"] {
+    for section in ["server", "storage", "knowledge", "agent", "llm", "log"] {
         let result = match section {
             "server" => fig.extract_inner::<ServerConfig>(section).map(|_| ()),
             "storage" => fig.extract_inner::<StorageConfig>(section).map(|_| ()),
             "knowledge" => fig.extract_inner::<KnowledgeConfig>(section).map(|_| ()),
             "agent" => fig.extract_inner::<AgentConfig>(section).map(|_| ()),
+            "llm" => fig.extract_inner::<LlmConfig>(section).map(|_| ()),
             _ => fig.extract_inner::<LogConfig>(section).map(|_| ()),
         };
         if let Err(err) = result {
@@ -566,12 +670,94 @@ fn validate(loaded: &Loaded) -> Vec<ConfigIssue> {
         "agent.max_attempts",
         format!("{} is outside 1..=20", c.agent.max_attempts),
     );
+    validate_llm(&c.llm, &mut check);
     check(
         !c.log.level.trim().is_empty(),
         "log.level",
         "must not be empty".into(),
     );
     issues
+}
+
+fn validate_llm(l: &LlmConfig, check: &mut dyn FnMut(bool, &str, String)) {
+    check(
+        (1..=600).contains(&l.timeout_seconds),
+        "llm.timeout_seconds",
+        format!("{} is outside 1..=600", l.timeout_seconds),
+    );
+    check(
+        (1..=10).contains(&l.max_attempts),
+        "llm.max_attempts",
+        format!("{} is outside 1..=10", l.max_attempts),
+    );
+    for (key, price) in [
+        ("llm.price_input_per_mtok", l.price_input_per_mtok),
+        ("llm.price_output_per_mtok", l.price_output_per_mtok),
+    ] {
+        check(
+            price.is_finite() && price >= 0.0,
+            key,
+            format!("{price} is not a price (a number of dollars, 0 or more)"),
+        );
+    }
+    if l.provider == LlmProviderKind::None {
+        return;
+    }
+    let url = l.effective_base_url();
+    check(
+        url.starts_with("http://") || url.starts_with("https://"),
+        "llm.base_url",
+        format!("{:?} is not an http(s) URL", l.base_url),
+    );
+    check(
+        !l.model.trim().is_empty(),
+        "llm.model",
+        "must name the model when llm.provider is set".into(),
+    );
+    let key_missing = l
+        .api_key
+        .as_ref()
+        .is_none_or(|k| k.expose_secret().trim().is_empty());
+    match l.provider {
+        LlmProviderKind::Anthropic => {
+            check(
+                !key_missing,
+                "llm.api_key",
+                "the Anthropic API needs a key".into(),
+            );
+            check(
+                matches!(l.anthropic_version.as_str(), "2023-06-01" | "2026-10-21"),
+                "llm.anthropic_version",
+                format!(
+                    "{:?} is not a supported version (2026-10-21 or 2023-06-01)",
+                    l.anthropic_version
+                ),
+            );
+            check(
+                l.auth != Some(LlmAuthHeader::ApiKey),
+                "llm.auth",
+                "anthropic takes \"x-api-key\" or \"bearer\"".into(),
+            );
+            check(
+                l.api_version.is_empty(),
+                "llm.api_version",
+                "is for Azure OpenAI (provider \"openai\"); use llm.anthropic_version".into(),
+            );
+        }
+        LlmProviderKind::Openai => {
+            check(
+                l.auth != Some(LlmAuthHeader::XApiKey),
+                "llm.auth",
+                "openai takes \"bearer\" or \"api-key\" (Azure)".into(),
+            );
+            check(
+                !(l.auth == Some(LlmAuthHeader::ApiKey) && key_missing),
+                "llm.api_key",
+                "auth \"api-key\" (Azure) needs a key".into(),
+            );
+        }
+        LlmProviderKind::None => {}
+    }
 }
 
 #[cfg(test)]
@@ -687,6 +873,59 @@ mod tests {
                 "{text}"
             );
             assert!(!format!("{:?}", loaded.config).contains("hunter2"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn llm_defaults_to_none_and_is_validated_when_set() {
+        Jail::expect_with(|jail| {
+            let loaded = load(None).map_err(|e| e.to_string())?;
+            assert_eq!(loaded.config.llm.provider, LlmProviderKind::None);
+            jail.create_file(
+                "c.toml",
+                "[llm]\nprovider = \"anthropic\"\nanthropic_version = \"2024-01-01\"\nauth = \"api-key\"\ntimeout_seconds = 0\nprice_input_per_mtok = -1.0\n",
+            )?;
+            let err = match load(Some(Path::new("c.toml"))) {
+                Ok(_) => panic!("invalid llm section accepted"),
+                Err(e) => e,
+            };
+            let keys: Vec<_> = err.issues.iter().map(|i| i.key.as_str()).collect();
+            assert_eq!(
+                keys,
+                vec![
+                    "llm.timeout_seconds",
+                    "llm.price_input_per_mtok",
+                    "llm.model",
+                    "llm.api_key",
+                    "llm.anthropic_version",
+                    "llm.auth",
+                ]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_azure_llm_section_loads_with_its_key_redacted() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "[llm]\nprovider = \"openai\"\nbase_url = \"https://r.openai.azure.com/openai/deployments/gpt4o/\"\nmodel = \"gpt-4o\"\nauth = \"api-key\"\napi_version = \"2024-10-21\"\nprice_output_per_mtok = 10.0\n",
+            )?;
+            jail.set_env("CONCIERGE__LLM__API_KEY", "azure-secret-123");
+            let loaded = load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            let llm = &loaded.config.llm;
+            assert_eq!(llm.provider, LlmProviderKind::Openai);
+            assert_eq!(llm.auth, Some(LlmAuthHeader::ApiKey));
+            assert_eq!(
+                llm.effective_base_url(),
+                "https://r.openai.azure.com/openai/deployments/gpt4o"
+            );
+            let text = loaded.describe().join("\n");
+            assert!(!text.contains("azure-secret-123"), "{text}");
+            assert!(text.contains("llm.api_key = \"[redacted]\""), "{text}");
+            assert!(text.contains("llm.price_output_per_mtok = 10.0"), "{text}");
             Ok(())
         });
     }

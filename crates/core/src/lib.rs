@@ -8,6 +8,7 @@ pub mod actions;
 pub mod domain;
 pub mod events;
 pub mod knowledge;
+pub mod llm;
 pub mod store;
 pub mod triage;
 
@@ -15,5 +16,6 @@ pub use actions::*;
 pub use domain::*;
 pub use events::*;
 pub use knowledge::*;
+pub use llm::*;
 pub use store::*;
 pub use triage::*;
