@@ -183,17 +183,20 @@ pub fn agent_config(config: &Config) -> AgentConfig {
 
 fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     // The recorder is process-global; several applications in one process (tests) share it.
+    // Built and installed inside `get_or_init`, so concurrent first calls cannot end up with a
+    // handle of a recorder that was never installed (which renders nothing).
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(h) = HANDLE.get() {
-        return Ok(h.clone());
-    }
-    let recorder = PrometheusBuilder::new().build_recorder();
-    let handle = recorder.handle();
-    if metrics::set_global_recorder(recorder).is_err() {
-        // Someone else installed one first; ours then only renders what it sees (nothing).
-        tracing::warn!("a metrics recorder was already installed");
-    }
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    Ok(HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                // Someone else installed one first; ours then only renders what it sees.
+                tracing::warn!("a metrics recorder was already installed");
+            }
+            handle
+        })
+        .clone())
 }
 
 #[derive(OpenApi)]
