@@ -3,6 +3,9 @@
 //! each ending with a confirmation and a recorded write. Needs the local model files
 //! (`CONCIERGE_MODEL_DIR`, set by `.ci/run`; fetched into it when missing).
 
+// Test helpers fail loudly: a broken setup is a failed test.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
