@@ -3,6 +3,8 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
+use crate::extract::parse_id;
+use crate::understanding::staff_json;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -11,7 +13,6 @@ use concierge_agent::procedures::ProcedureSettings;
 use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ToolAnnotationsDto {
@@ -60,9 +61,7 @@ pub struct ActionList {
 }
 
 async fn staff(state: &AppState, headers: &HeaderMap) -> ApiResult<concierge_core::WorkspaceId> {
-    crate::auth::authenticate(state.service.store.as_ref(), &state.secret, headers)
-        .await?
-        .require_workspace()
+    Ok(staff_json::<()>(state, headers, None).await?.0)
 }
 
 /// The tools the agent can use, with their schemas and annotations.
@@ -141,11 +140,9 @@ pub async fn put_procedures(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<ProcedureSettings>> {
-    let ws = staff(&state, &headers).await?;
-    crate::extract::require_json_content_type(&headers)?;
-    let settings =
-        crate::extract::ApiJson::<ProcedureSettings>::from_bytes("PUT", "/v1/procedures", &body)?
-            .value;
+    let (ws, settings) =
+        staff_json::<ProcedureSettings>(&state, &headers, Some(("/v1/procedures", &body))).await?;
+    let settings = settings.ok_or_else(|| ApiError::new(ErrorCode::InvalidBody, "no body"))?;
     state.service.put_procedures(ws, &settings).await?;
     Ok(Json(settings))
 }
@@ -167,9 +164,7 @@ pub async fn list_actions(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ActionList>> {
     let ws = staff(&state, &headers).await?;
-    let id = Uuid::parse_str(&id)
-        .map(concierge_core::ConversationId)
-        .map_err(|_| ApiError::new(ErrorCode::InvalidId, "the conversation id is not a UUID"))?;
+    let id: concierge_core::ConversationId = parse_id(&id, "conversation")?;
     let store = &state.service.store;
     store
         .conversation(id)

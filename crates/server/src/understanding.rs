@@ -219,7 +219,7 @@ fn problems(list: Vec<(String, String)>) -> ApiError {
     ApiError::new(ErrorCode::InvalidBody, detail)
 }
 
-async fn staff_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn staff_json<T: serde::de::DeserializeOwned>(
     state: &AppState,
     headers: &HeaderMap,
     body: Option<(&str, &[u8])>,

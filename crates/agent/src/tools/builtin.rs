@@ -388,7 +388,7 @@ async fn open_ticket(
         a.description.trim().to_string(),
         priority.clone(),
     );
-    let result = write(
+    write(
         env,
         ctx,
         "open_ticket",
@@ -396,8 +396,7 @@ async fn open_ticket(
         Effect::CreateTicket(Box::new(ticket)),
         serde_json::json!({ "status": "open", "priority": priority }),
     )
-    .await?;
-    serde_json::from_value(result).map_err(|e| ToolError::Infrastructure(e.to_string()))
+    .await
 }
 
 tool!(
@@ -466,7 +465,7 @@ async fn update_ticket(
         ));
     }
     let new_status = status.clone().unwrap_or_else(|| ticket.status.clone());
-    let result = write(
+    write(
         env,
         ctx,
         "update_ticket",
@@ -478,8 +477,7 @@ async fn update_ticket(
         },
         serde_json::json!({ "number": ticket.number, "status": new_status }),
     )
-    .await?;
-    serde_json::from_value(result).map_err(|e| ToolError::Infrastructure(e.to_string()))
+    .await
 }
 
 tool!(

@@ -195,7 +195,7 @@ async fn cancel_order(
         amount: money(order.total_cents, &order.currency),
         refund: policy.cancel_refund_note.clone(),
     };
-    let recorded = write(
+    write(
         env,
         ctx,
         "cancel_order",
@@ -208,8 +208,7 @@ async fn cancel_order(
         },
         serde_json::to_value(&result).unwrap_or_default(),
     )
-    .await?;
-    serde_json::from_value(recorded).map_err(|e| ToolError::Infrastructure(e.to_string()))
+    .await
 }
 
 tool!(
@@ -314,7 +313,7 @@ async fn change_address(
         order_number: order.number.clone(),
         address: address.one_line(),
     };
-    let recorded = write(
+    write(
         env,
         ctx,
         "change_shipping_address",
@@ -327,8 +326,7 @@ async fn change_address(
         },
         serde_json::to_value(&result).unwrap_or_default(),
     )
-    .await?;
-    serde_json::from_value(recorded).map_err(|e| ToolError::Infrastructure(e.to_string()))
+    .await
 }
 
 tool!(
@@ -392,7 +390,7 @@ async fn start_return(
         label_sent_to: email,
         refund: policy.return_refund_note.clone(),
     };
-    let recorded = write(
+    write(
         env,
         ctx,
         "start_return",
@@ -405,8 +403,7 @@ async fn start_return(
         },
         serde_json::to_value(&result).unwrap_or_default(),
     )
-    .await?;
-    serde_json::from_value(recorded).map_err(|e| ToolError::Infrastructure(e.to_string()))
+    .await
 }
 
 fn capitalized(s: &str) -> String {
@@ -457,7 +454,7 @@ async fn resend_invoice(
         sent_to: masked_email(&email),
     };
     // The action record is the outbox the mailer reads.
-    let recorded = write(
+    write(
         env,
         ctx,
         "resend_invoice",
@@ -465,8 +462,7 @@ async fn resend_invoice(
         Effect::RecordOnly,
         serde_json::to_value(&result).unwrap_or_default(),
     )
-    .await?;
-    serde_json::from_value(recorded).map_err(|e| ToolError::Infrastructure(e.to_string()))
+    .await
 }
 
 tool!(

@@ -263,15 +263,16 @@ impl ToolRegistry {
     }
 }
 
-/// Applies a write for the calling customer and returns the recorded result.
-pub(crate) async fn write(
+/// Applies a write for the calling customer and returns the recorded result (the first one,
+/// when the key was used before), read back as the tool's result type.
+pub(crate) async fn write<R: DeserializeOwned>(
     env: &ToolEnv,
     ctx: &ToolContext,
     tool: &str,
     arguments: serde_json::Value,
     effect: Effect,
     result: serde_json::Value,
-) -> ToolResult {
+) -> Result<R, ToolError> {
     let key = ctx
         .idempotency_key
         .clone()
@@ -288,7 +289,8 @@ pub(crate) async fn write(
             result,
         })
         .await?;
-    Ok(applied.record.result)
+    serde_json::from_value(applied.record.result)
+        .map_err(|e| ToolError::Infrastructure(e.to_string()))
 }
 
 /// One of the calling customer's orders by the number they typed. Another customer's order and
