@@ -6,6 +6,7 @@
 //! [`Service`] and subscribe to the hub.
 
 mod acting;
+mod guarding;
 mod hub;
 pub mod procedures;
 mod service;
@@ -13,6 +14,7 @@ pub mod tools;
 mod understanding;
 mod worker;
 
+pub use guarding::Guardrails;
 pub use hub::LiveHub;
 pub use service::{AgentConfig, SYNC_TASK, Service, ServiceError};
 pub use understanding::{IntentsStatus, TRAIN_INTENTS_TASK, train_intents};

@@ -72,6 +72,7 @@ pub struct Service {
     pub(crate) intents: crate::understanding::IntentCache,
     pub tools: std::sync::Arc<crate::tools::ToolRegistry>,
     pub(crate) tool_env: crate::tools::ToolEnv,
+    pub guardrails: Arc<crate::guarding::Guardrails>,
     pub config: AgentConfig,
 }
 
@@ -90,6 +91,7 @@ impl Service {
             wake: Arc::new(Notify::new()),
             task_wake: Arc::new(Notify::new()),
             intents: Default::default(),
+            guardrails: Default::default(),
             config,
         }
     }
@@ -286,6 +288,34 @@ impl Service {
         }
         self.hub.publish(conversation.id, LiveEvent::Typing);
 
+        let mut step_no = 0u32;
+        if let Some(a) = message.analysis.as_ref()
+            && a.route.action == RouteAction::Refuse
+        {
+            // Blocked by the input guardrail: no procedure, tool or model reads the message.
+            if let Some(g) = &a.triage.guard {
+                let category = g.category.as_deref().unwrap_or("unspecified");
+                self.record_guard_step(
+                    conversation.id,
+                    message.id,
+                    ("message", &message.id.to_string()),
+                    (category, g.score),
+                    &mut step_no,
+                )
+                .await?;
+            }
+            return self
+                .send_reply(
+                    &conversation,
+                    &message,
+                    crate::guarding::REFUSE_TEXT.to_string(),
+                    vec![],
+                    ReplyKind::Notice,
+                    format!("declined: {}", a.route.rule),
+                )
+                .await;
+        }
+
         // A procedure (started by the message's intent, or waiting for this answer) acts first.
         if self.act(&conversation, &message).await? {
             metrics::histogram!("concierge_turn_seconds").record(started.elapsed().as_secs_f64());
@@ -330,7 +360,9 @@ impl Service {
                 self.config.top_k,
             )
             .await?;
-        let hits = retrieval.hits;
+        let hits = self
+            .screen_hits(conversation.id, message.id, retrieval.hits, &mut step_no)
+            .await?;
         let answer = compose_answer(
             self.knowledge.index(),
             &retrieval.terms,

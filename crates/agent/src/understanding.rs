@@ -82,16 +82,18 @@ impl Service {
     ) -> ServiceResult<Analysis> {
         let ws = conversation.workspace_id;
         let model = self.intent_model(ws).await?;
-        let vector = match (&model, &self.knowledge.pipeline.embedder) {
-            (Some(_), Some(embedder)) => embedder
+        // One vector serves the intent model and, for a message of one window, the guardrail.
+        let vector = match &self.knowledge.pipeline.embedder {
+            Some(embedder) => embedder
                 .embed(&[text.to_string()])
                 .await
                 .map_err(|e| ServiceError::Invalid(format!("embedding: {}", e.0)))?
                 .into_iter()
                 .next(),
-            _ => None,
+            None => None,
         };
-        let triage = triage(text, model.as_deref().zip(vector.as_deref()));
+        let mut triage = triage(text, model.as_deref().zip(vector.as_deref()));
+        triage.guard = self.check_message(text, vector.as_deref()).await;
         let policy = self.routing_policy(ws).await?;
         let customer = self.store.customer(conversation.customer_id).await?;
         let after_clarify = self

@@ -132,6 +132,34 @@ pub enum StepRecord {
     Handoff { reason: String },
     /// The run ended (`completed`, `declined`, `abandoned`, `failed`, `gave_up`, `budget_exhausted`).
     Finished { outcome: String },
+    /// The input guardrail withheld a text: the customer's message (`origin` `message`), or a
+    /// retrieved passage or tool result (`retrieved`, `source` names the chunk or the tool).
+    GuardBlocked {
+        origin: String,
+        source: String,
+        category: String,
+        score: f32,
+    },
+    /// One call to the language model, with what it consumed.
+    LlmCall {
+        model: String,
+        /// `end_turn`, `tool_use`, `max_tokens`, `refusal` or the provider's own reason.
+        stop: String,
+        tool_calls: Vec<String>,
+        input_tokens: u64,
+        output_tokens: u64,
+        cost_usd: f64,
+        latency_ms: f64,
+        /// Set when the call failed (then no tokens are counted).
+        error: Option<String>,
+    },
+    /// The grounding check of a drafted answer: each unsupported sentence, and whether the
+    /// draft was sent.
+    Grounding {
+        sent: bool,
+        sentences: u32,
+        unsupported: Vec<String>,
+    },
 }
 
 impl EventPayload {

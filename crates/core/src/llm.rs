@@ -29,8 +29,9 @@ pub struct LlmRequest {
     pub temperature: Option<f32>,
 }
 
-/// One message of the history.
-#[derive(Debug, Clone, PartialEq)]
+/// One message of the history (serialisable: a run paused for a confirmation keeps its history).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
 pub enum LlmMessage {
     /// What the customer (or the agent on their behalf) said.
     User { content: String },
@@ -83,7 +84,7 @@ pub struct LlmTool {
 }
 
 /// A tool call the model made.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LlmToolCall {
     /// The provider's id; the tool result must carry it back.
     pub id: String,

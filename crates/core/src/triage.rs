@@ -143,12 +143,33 @@ pub struct Triage {
     /// Money amounts found in the message (for rules such as "refunds above 100 go to a person").
     pub amounts: Vec<f64>,
     pub latency_ms: f64,
+    /// The input guardrail's verdict (absent on messages stored before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardCheck>,
 }
 
 impl Triage {
     pub fn out_of_scope(&self) -> bool {
         self.intent.as_ref().is_some_and(|i| i.out_of_scope)
     }
+
+    /// The input guardrail blocked the message: no model, tool or procedure sees it.
+    pub fn blocked(&self) -> bool {
+        self.guard.as_ref().is_some_and(|g| g.blocked)
+    }
+}
+
+/// The prompt-injection and jailbreak check of one text, with what it rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardCheck {
+    pub blocked: bool,
+    /// Attack probability of the most suspicious window (1 when a strong pattern matched).
+    pub score: f32,
+    pub threshold: f32,
+    /// Set when blocked: `instruction_override`, `role_play_jailbreak`, `prompt_extraction`,
+    /// `obfuscation`, `code_injection`, `harmful_request` or `unspecified`.
+    pub category: Option<String>,
+    pub signals: Vec<Signal>,
 }
 
 /// Where a message goes.
@@ -165,6 +186,8 @@ pub enum RouteAction {
     OfferHuman,
     /// A person takes over.
     Handoff { team: Option<String> },
+    /// The input guardrail blocked the message: the AI declines without reading it further.
+    Refuse,
 }
 
 /// The routing decision and the rules that produced it.

@@ -77,6 +77,19 @@ pub struct LanguageDto {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+pub struct GuardDto {
+    /// The message was declined without any model, tool or procedure reading it.
+    pub blocked: bool,
+    /// Attack probability of the most suspicious window (1 when a strong pattern matched).
+    pub score: f32,
+    pub threshold: f32,
+    /// When blocked: `instruction_override`, `role_play_jailbreak`, `prompt_extraction`,
+    /// `obfuscation`, `code_injection`, `harmful_request` or `unspecified`.
+    pub category: Option<String>,
+    pub signals: Vec<SignalDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TriageDto {
     /// Absent when the workspace has no trained intents.
     pub intent: Option<IntentDto>,
@@ -87,11 +100,14 @@ pub struct TriageDto {
     /// Money amounts found in the message.
     pub amounts: Vec<f64>,
     pub latency_ms: f64,
+    /// The input guardrail's verdict (prompt injection, jailbreak).
+    pub guard: Option<GuardDto>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RouteDto {
-    /// `answer`, `assist`, `clarify`, `offer_human` or `handoff`.
+    /// `answer`, `assist`, `clarify`, `offer_human`, `handoff` or `refuse` (blocked by the
+    /// input guardrail).
     pub action: String,
     /// For `handoff` and `assist`.
     pub team: Option<String>,
@@ -166,6 +182,13 @@ impl From<&core::Triage> for TriageDto {
             }),
             amounts: t.amounts.clone(),
             latency_ms: t.latency_ms,
+            guard: t.guard.as_ref().map(|g| GuardDto {
+                blocked: g.blocked,
+                score: g.score,
+                threshold: g.threshold,
+                category: g.category.clone(),
+                signals: signals(&g.signals),
+            }),
         }
     }
 }
@@ -178,6 +201,7 @@ impl From<&core::Route> for RouteDto {
             core::RouteAction::Clarify => ("clarify", None),
             core::RouteAction::OfferHuman => ("offer_human", None),
             core::RouteAction::Handoff { team } => ("handoff", team.clone()),
+            core::RouteAction::Refuse => ("refuse", None),
         };
         Self {
             action: action.into(),

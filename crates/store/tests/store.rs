@@ -772,6 +772,7 @@ fn sample_analysis() -> Analysis {
             language: None,
             amounts: vec![120.0],
             latency_ms: 3.0,
+            guard: None,
         },
         route: Route {
             action: RouteAction::Handoff {

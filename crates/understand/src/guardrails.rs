@@ -99,6 +99,30 @@ pub struct GuardVerdict {
     pub signals: Vec<Signal>,
 }
 
+impl From<GuardVerdict> for concierge_core::GuardCheck {
+    fn from(v: GuardVerdict) -> Self {
+        Self {
+            blocked: v.blocked,
+            score: v.score,
+            threshold: v.threshold,
+            category: v.category.map(|c| c.as_str().to_string()),
+            signals: v.signals,
+        }
+    }
+}
+
+/// Whether any window of `text` addresses the model (an injection cue of one of the pattern
+/// families). Retrieved text without one is scored on patterns alone, so its windows need not
+/// be embedded.
+pub fn addresses_the_model(text: &str) -> bool {
+    windows(text).iter().any(|w| {
+        let hits = scan(w);
+        CUE_CATEGORIES
+            .iter()
+            .any(|c| hits.iter().any(|h| h.category == *c))
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GuardError {
     #[error("guardrail model: {0}")]

@@ -151,6 +151,18 @@ impl RoutingPolicy {
     }
 
     pub fn decide(&self, t: &Triage, ctx: &RouteContext<'_>) -> Route {
+        // A message the input guardrail blocked is declined before any rule: a rule sending it
+        // to a model-backed path (or a person's queue) would be what the attack wants.
+        if let Some(g) = t.guard.as_ref().filter(|g| g.blocked) {
+            return Route {
+                action: RouteAction::Refuse,
+                rule: format!(
+                    "guardrail:{}",
+                    g.category.as_deref().unwrap_or("unspecified")
+                ),
+                matched: vec![],
+            };
+        }
         let matched: Vec<&Rule> = self.rules.iter().filter(|r| r.when.hold(t, ctx)).collect();
         let (action, rule) = match matched.first() {
             Some(r) => {

@@ -261,6 +261,8 @@ pub fn triage(text: &str, intents: Option<(&WorkspaceIntents, &[f32])>) -> Triag
         language,
         amounts: signals::amounts(text),
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        // Set by the caller, which has the window vectors.
+        guard: None,
     }
 }
 
