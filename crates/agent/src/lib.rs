@@ -8,6 +8,7 @@
 mod acting;
 mod guarding;
 mod hub;
+pub mod planner;
 pub mod procedures;
 mod service;
 pub mod tools;
@@ -16,6 +17,7 @@ mod worker;
 
 pub use guarding::Guardrails;
 pub use hub::LiveHub;
+pub use planner::{LlmAgent, LlmUsage, PlannerSettings};
 pub use service::{AgentConfig, SYNC_TASK, Service, ServiceError};
 pub use understanding::{IntentsStatus, TRAIN_INTENTS_TASK, train_intents};
 pub use worker::{run_task_worker, run_workers};

@@ -73,6 +73,8 @@ pub struct Service {
     pub tools: std::sync::Arc<crate::tools::ToolRegistry>,
     pub(crate) tool_env: crate::tools::ToolEnv,
     pub guardrails: Arc<crate::guarding::Guardrails>,
+    /// The language model, when one is configured (see [`Service::with_llm`]).
+    pub(crate) llm: Option<Arc<crate::planner::LlmAgent>>,
     pub config: AgentConfig,
 }
 
@@ -92,6 +94,7 @@ impl Service {
             task_wake: Arc::new(Notify::new()),
             intents: Default::default(),
             guardrails: Default::default(),
+            llm: None,
             config,
         }
     }
@@ -316,8 +319,9 @@ impl Service {
                 .await;
         }
 
-        // A procedure (started by the message's intent, or waiting for this answer) acts first.
-        if self.act(&conversation, &message).await? {
+        // A write the model asked for waits for this answer; then a procedure (started by the
+        // message's intent, or waiting for this answer) acts.
+        if self.resume_plan(&conversation, &message).await? || self.act(&conversation, &message).await? {
             metrics::histogram!("concierge_turn_seconds").record(started.elapsed().as_secs_f64());
             return Ok(());
         }
@@ -391,6 +395,18 @@ impl Service {
         )
         .await?;
 
+        let fallback = if self.llm.is_some() {
+            match self.plan(&conversation, &message, &hits, &mut step_no).await? {
+                None => {
+                    metrics::histogram!("concierge_turn_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    return Ok(());
+                }
+                Some(reason) => Some(reason),
+            }
+        } else {
+            None
+        };
         let citations = answer
             .cited
             .iter()
@@ -408,15 +424,12 @@ impl Service {
             AnswerKind::NoAnswer => ReplyKind::NoAnswer,
             AnswerKind::NoQuestion => ReplyKind::Notice,
         };
-        self.send_reply(
-            &conversation,
-            &message,
-            answer.text,
-            citations,
-            kind,
-            answer.reason,
-        )
-        .await?;
+        let reason = match fallback {
+            Some(why) => format!("{} (offline answer: {why})", answer.reason),
+            None => answer.reason,
+        };
+        self.send_reply(&conversation, &message, answer.text, citations, kind, reason)
+            .await?;
         metrics::histogram!("concierge_turn_seconds").record(started.elapsed().as_secs_f64());
         Ok(())
     }

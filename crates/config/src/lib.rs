@@ -278,6 +278,15 @@ pub struct LlmConfig {
     pub price_input_per_mtok: f64,
     /// US dollars per million generated tokens.
     pub price_output_per_mtok: f64,
+    /// Most tokens one reply may generate.
+    pub max_tokens: u32,
+    /// Sampling temperature (ignored by models that take none).
+    pub temperature: f32,
+    /// Model calls one customer turn may take (each tool round is one).
+    pub max_steps: u32,
+    /// Replace e-mail addresses, card numbers, IBANs, SSNs, IPs and phone numbers by
+    /// placeholders in everything sent to the model.
+    pub redact_pii: bool,
 }
 
 impl Default for LlmConfig {
@@ -295,6 +304,10 @@ impl Default for LlmConfig {
             max_attempts: 3,
             price_input_per_mtok: 0.0,
             price_output_per_mtok: 0.0,
+            max_tokens: 1024,
+            temperature: 0.2,
+            max_steps: 8,
+            redact_pii: true,
         }
     }
 }
@@ -689,6 +702,21 @@ fn validate_llm(l: &LlmConfig, check: &mut dyn FnMut(bool, &str, String)) {
         (1..=10).contains(&l.max_attempts),
         "llm.max_attempts",
         format!("{} is outside 1..=10", l.max_attempts),
+    );
+    check(
+        (16..=32_000).contains(&l.max_tokens),
+        "llm.max_tokens",
+        format!("{} is outside 16..=32000", l.max_tokens),
+    );
+    check(
+        (0.0..=2.0).contains(&l.temperature),
+        "llm.temperature",
+        format!("{} is outside 0..=2", l.temperature),
+    );
+    check(
+        (1..=32).contains(&l.max_steps),
+        "llm.max_steps",
+        format!("{} is outside 1..=32", l.max_steps),
     );
     for (key, price) in [
         ("llm.price_input_per_mtok", l.price_input_per_mtok),

@@ -9,6 +9,7 @@ pub mod base;
 pub mod chunk;
 pub mod dense;
 pub mod embed;
+pub mod grounding;
 pub mod index;
 pub mod ingest;
 pub mod parse;

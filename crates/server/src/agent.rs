@@ -60,6 +60,17 @@ pub struct ActionList {
     pub items: Vec<ActionDto>,
 }
 
+/// What a conversation's language-model calls consumed (from its audit trail).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageDto {
+    pub llm_calls: u64,
+    pub failed_llm_calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// At the prices configured in `llm.price_*_per_mtok`.
+    pub cost_usd: f64,
+}
+
 async fn staff(state: &AppState, headers: &HeaderMap) -> ApiResult<concierge_core::WorkspaceId> {
     Ok(staff_json::<()>(state, headers, None).await?.0)
 }
@@ -163,20 +174,10 @@ pub async fn list_actions(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ActionList>> {
-    let ws = staff(&state, &headers).await?;
-    let id: concierge_core::ConversationId = parse_id(&id, "conversation")?;
-    let store = &state.service.store;
-    store
-        .conversation(id)
-        .await?
-        .filter(|c| c.workspace_id == ws)
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::ConversationNotFound,
-                format!("no conversation {id}"),
-            )
-        })?;
-    let items = store
+    let id = staff_conversation(&state, &headers, &id).await?;
+    let items = state
+        .service
+        .store
         .actions_for_conversation(id)
         .await?
         .into_iter()
@@ -189,4 +190,54 @@ pub async fn list_actions(
         })
         .collect();
     Ok(Json(ActionList { items }))
+}
+
+/// A conversation of the caller's workspace, by the id in the path.
+async fn staff_conversation(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> ApiResult<concierge_core::ConversationId> {
+    let ws = staff(state, headers).await?;
+    let id: concierge_core::ConversationId = parse_id(id, "conversation")?;
+    state
+        .service
+        .store
+        .conversation(id)
+        .await?
+        .filter(|c| c.workspace_id == ws)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ConversationNotFound,
+                format!("no conversation {id}"),
+            )
+        })?;
+    Ok(id)
+}
+
+/// Tokens and cost of the conversation's language-model calls (zero without a model).
+#[utoipa::path(get, path = "/v1/conversations/{id}/usage", tag = "agent",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = UsageDto),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn conversation_usage(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UsageDto>> {
+    let id = staff_conversation(&state, &headers, &id).await?;
+    let u = state.service.llm_usage(id).await?;
+    Ok(Json(UsageDto {
+        llm_calls: u.calls,
+        failed_llm_calls: u.failed_calls,
+        input_tokens: u.input_tokens,
+        output_tokens: u.output_tokens,
+        cost_usd: u.cost_usd,
+    }))
 }

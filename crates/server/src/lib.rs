@@ -181,6 +181,17 @@ pub fn agent_config(config: &Config) -> AgentConfig {
     }
 }
 
+/// How the planner uses the configured language model.
+pub fn planner_settings(config: &Config) -> concierge_agent::PlannerSettings {
+    concierge_agent::PlannerSettings {
+        max_tokens: config.llm.max_tokens,
+        temperature: Some(config.llm.temperature),
+        max_steps: config.llm.max_steps,
+        redact_pii: config.llm.redact_pii,
+        ..Default::default()
+    }
+}
+
 fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     // The recorder is process-global; several applications in one process (tests) share it.
     // Built and installed inside `get_or_init`, so concurrent first calls cannot end up with a
@@ -264,6 +275,7 @@ fn api_router() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(agent::list_tools))
         .routes(routes!(agent::get_procedures, agent::put_procedures))
         .routes(routes!(agent::list_actions))
+        .routes(routes!(agent::conversation_usage))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts()
@@ -323,7 +335,17 @@ impl Application {
             );
         }
         let secret = store.signing_secret().await?;
-        let service = Arc::new(Service::new(store, knowledge, agent_config(&config)));
+        let mut service = Service::new(store, knowledge, agent_config(&config));
+        if let Some(provider) = concierge_llm::from_config(&config.llm)
+            .map_err(|e| anyhow::anyhow!("llm: {}", e.message))?
+        {
+            tracing::info!(provider = provider.id(), model = %config.llm.model, "language model configured");
+            service = service.with_llm(concierge_agent::LlmAgent {
+                provider,
+                settings: planner_settings(&config),
+            });
+        }
+        let service = Arc::new(service);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
             service,

@@ -148,6 +148,11 @@ pub struct ToolEnv {
 #[async_trait]
 pub trait Tool: Send + Sync {
     fn spec(&self) -> &ToolSpec;
+    /// Whether `args` are arguments this tool takes, without running it (a write is checked
+    /// before the customer is asked to confirm it).
+    fn check_args(&self, _args: &serde_json::Value) -> Result<(), ToolError> {
+        Ok(())
+    }
     async fn call(&self, env: &ToolEnv, ctx: &ToolContext, args: serde_json::Value) -> ToolResult;
 }
 
@@ -181,6 +186,9 @@ macro_rules! tool {
         impl crate::tools::Tool for $ty {
             fn spec(&self) -> &crate::tools::ToolSpec {
                 &self.0
+            }
+            fn check_args(&self, args: &serde_json::Value) -> Result<(), crate::tools::ToolError> {
+                crate::tools::parse_args::<$args>(args.clone()).map(|_| ())
             }
             async fn call(
                 &self,
@@ -226,6 +234,14 @@ impl ToolRegistry {
 
     pub fn spec(&self, name: &str) -> Option<&ToolSpec> {
         self.tools.get(name).map(|t| t.spec())
+    }
+
+    /// Checks a call's arguments without running it.
+    pub fn check_args(&self, name: &str, args: &serde_json::Value) -> Result<(), ToolError> {
+        self.tools
+            .get(name)
+            .ok_or_else(|| ToolError::Failed(format!("there is no tool named {name}")))?
+            .check_args(args)
     }
 
     /// Runs a tool under the policy (see the module invariants).
