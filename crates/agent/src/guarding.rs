@@ -72,7 +72,11 @@ impl Service {
     }
 
     /// The guardrail's verdict on a customer message (`whole`: its vector, when computed).
-    pub(crate) async fn check_message(&self, text: &str, whole: Option<&[f32]>) -> Option<GuardCheck> {
+    pub(crate) async fn check_message(
+        &self,
+        text: &str,
+        whole: Option<&[f32]>,
+    ) -> Option<GuardCheck> {
         let guard = self.guardrails.guard.as_ref()?;
         let vectors = self.guard_vectors(text, whole).await;
         Some(guard.check(text, &vectors).into())

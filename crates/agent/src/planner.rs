@@ -102,9 +102,15 @@ struct PendingWrite {
 
 /// How a run ended.
 enum Finish {
-    Reply { text: String, citations: Vec<Citation>, reason: String },
+    Reply {
+        text: String,
+        citations: Vec<Citation>,
+        reason: String,
+    },
     Confirm(Box<PendingWrite>),
-    Handoff { reason: String },
+    Handoff {
+        reason: String,
+    },
     /// No reply from the model the customer may read: send the offline answer.
     Fallback(String),
     /// A person took the conversation over.
@@ -802,7 +808,10 @@ impl Run<'_> {
                         question,
                         vec![],
                         ReplyKind::Procedure,
-                        format!("planner: {} waits for the customer's yes", pending.call.name),
+                        format!(
+                            "planner: {} waits for the customer's yes",
+                            pending.call.name
+                        ),
                     )
                     .await?;
                 // Stored after the question, as for procedures: a retried turn asks again.
@@ -855,13 +864,22 @@ fn confirmation_summary(title: &str, args: &serde_json::Value) -> String {
     fn render(v: &serde_json::Value) -> String {
         match v {
             serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Object(o) => o
-                .values()
-                .filter(|v| !v.is_null())
-                .map(render)
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(", "),
+            serde_json::Value::Object(o) => {
+                // Postal order for addresses; other keys after, as they come.
+                const ORDER: [&str; 6] =
+                    ["line1", "line2", "city", "region", "postal_code", "country"];
+                let rank = |k: &str| ORDER.iter().position(|o| *o == k).unwrap_or(ORDER.len());
+                let mut fields: Vec<(&String, &serde_json::Value)> = o.iter().collect();
+                fields.sort_by_key(|(k, _)| rank(k));
+                fields
+                    .into_iter()
+                    .map(|(_, v)| v)
+                    .filter(|v| !v.is_null())
+                    .map(render)
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
             serde_json::Value::Array(a) => a.iter().map(render).collect::<Vec<_>>().join(", "),
             serde_json::Value::Null => String::new(),
             other => other.to_string(),
@@ -889,7 +907,7 @@ fn cite(text: &str, passages: &[Passage]) -> (String, Vec<Citation>) {
     let mut order: Vec<u32> = Vec::new();
     let out = re
         .replace_all(text, |caps: &regex::Captures<'_>| {
-            let n: u32 = caps[1].parse().unwrap_or(0);
+            let n: u32 = caps[2].parse().unwrap_or(0);
             if !passages.iter().any(|p| p.n == n) {
                 return String::new();
             }
@@ -900,7 +918,7 @@ fn cite(text: &str, passages: &[Passage]) -> (String, Vec<Citation>) {
                     order.len() - 1
                 }
             };
-            format!("[{}]", pos + 1)
+            format!("{}[{}]", &caps[1], pos + 1)
         })
         .to_string();
     let citations = order
@@ -924,7 +942,7 @@ fn cite(text: &str, passages: &[Passage]) -> (String, Vec<Citation>) {
 
 fn regex_lite_markers() -> &'static regex::Regex {
     static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"\s?\[(\d{1,3})\]").unwrap_or_else(|_| unreachable!("a valid regex"))
+        regex::Regex::new(r"(\s?)\[(\d{1,3})\]").unwrap_or_else(|_| unreachable!("a valid regex"))
     });
     &RE
 }
@@ -950,7 +968,10 @@ mod tests {
             "Returns take 30 days [3]. Refunds take a week [1] [3]. See also [9].",
             &[passage(1), passage(2), passage(3)],
         );
-        assert_eq!(text, "Returns take 30 days [1]. Refunds take a week [2] [1]. See also.");
+        assert_eq!(
+            text,
+            "Returns take 30 days [1]. Refunds take a week [2] [1]. See also."
+        );
         let ids: Vec<(u32, &str)> = cites.iter().map(|c| (c.n, c.chunk_id.as_str())).collect();
         assert_eq!(ids, vec![(1, "c3"), (2, "c1")]);
     }

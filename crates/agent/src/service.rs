@@ -321,7 +321,9 @@ impl Service {
 
         // A write the model asked for waits for this answer; then a procedure (started by the
         // message's intent, or waiting for this answer) acts.
-        if self.resume_plan(&conversation, &message).await? || self.act(&conversation, &message).await? {
+        if self.resume_plan(&conversation, &message).await?
+            || self.act(&conversation, &message).await?
+        {
             metrics::histogram!("concierge_turn_seconds").record(started.elapsed().as_secs_f64());
             return Ok(());
         }
@@ -396,7 +398,10 @@ impl Service {
         .await?;
 
         let fallback = if self.llm.is_some() {
-            match self.plan(&conversation, &message, &hits, &mut step_no).await? {
+            match self
+                .plan(&conversation, &message, &hits, &mut step_no)
+                .await?
+            {
                 None => {
                     metrics::histogram!("concierge_turn_seconds")
                         .record(started.elapsed().as_secs_f64());
@@ -428,8 +433,15 @@ impl Service {
             Some(why) => format!("{} (offline answer: {why})", answer.reason),
             None => answer.reason,
         };
-        self.send_reply(&conversation, &message, answer.text, citations, kind, reason)
-            .await?;
+        self.send_reply(
+            &conversation,
+            &message,
+            answer.text,
+            citations,
+            kind,
+            reason,
+        )
+        .await?;
         metrics::histogram!("concierge_turn_seconds").record(started.elapsed().as_secs_f64());
         Ok(())
     }

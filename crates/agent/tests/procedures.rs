@@ -2,6 +2,7 @@
 //! the demo's flows, confirmation before writes, idempotent writes, and customers confined to
 //! their own records. Triage is the real one with the intent set by hand (the intent model needs
 //! sentence embeddings, which these hermetic tests do without).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
 

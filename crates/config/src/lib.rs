@@ -789,6 +789,7 @@ fn validate_llm(l: &LlmConfig, check: &mut dyn FnMut(bool, &str, String)) {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return its large error type
 mod tests {
     use super::*;
     use figment::Jail;

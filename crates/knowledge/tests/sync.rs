@@ -1,5 +1,6 @@
 //! The sync engine against a real (SQLite) store: incremental updates, deletions, failures that
 //! keep the previous version, JSONL corpora with access lists.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use concierge_core::{Principals, Store};
 use concierge_knowledge::source::{JsonlSource, KnowledgeSource};

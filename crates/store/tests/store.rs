@@ -1,5 +1,6 @@
 //! One store test suite, run against SQLite always and against PostgreSQL when
 //! `CONCIERGE_TEST_DATABASE_URL` is set (each test in a fresh schema).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use chrono::{Duration, Utc};
 use concierge_core::*;

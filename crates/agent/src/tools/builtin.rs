@@ -403,7 +403,7 @@ tool!(
     OpenTicket, OpenTicketArgs => TicketOpened, "open_ticket", "Open a support ticket",
     ToolAnnotations::WRITE, open_ticket,
     "Opens a ticket for the customer in the ticket system, linked to this conversation. \
-     Ask the customer to confirm first."
+     The customer confirms it before it runs."
 );
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
@@ -483,8 +483,7 @@ async fn update_ticket(
 tool!(
     UpdateTicket, UpdateTicketArgs => TicketUpdated, "update_ticket", "Update a ticket",
     ToolAnnotations::WRITE, update_ticket,
-    "Adds a comment to one of the customer's tickets, or reopens or closes it. Ask the customer \
-     to confirm first."
+    "Adds a comment to one of the customer's tickets, or reopens or closes it. The customer confirms it before it runs."
 );
 
 // --- request_human --------------------------------------------------------------------------

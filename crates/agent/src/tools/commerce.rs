@@ -214,8 +214,7 @@ async fn cancel_order(
 tool!(
     CancelOrder, OrderArgs => Cancelled, "cancel_order", "Cancel an order",
     ToolAnnotations::DESTRUCTIVE, cancel_order,
-    "Cancels one of the customer's orders that has not shipped yet. Ask the customer to confirm \
-     first."
+    "Cancels one of the customer's orders that has not shipped yet. The customer confirms it before it runs."
 );
 
 // --- change_shipping_address ----------------------------------------------------------------
@@ -333,7 +332,7 @@ tool!(
     ChangeShippingAddress, ChangeAddressArgs => AddressChanged, "change_shipping_address",
     "Change an order's shipping address", ToolAnnotations::WRITE, change_address,
     "Changes where one of the customer's orders will be delivered, while it has not shipped \
-     (same country only). Ask the customer to confirm first."
+     (same country only). The customer confirms it before it runs."
 );
 
 // --- start_return ---------------------------------------------------------------------------
@@ -418,7 +417,7 @@ tool!(
     StartReturn, ReturnArgs => ReturnStarted, "start_return", "Start a return",
     ToolAnnotations::WRITE, start_return,
     "Starts a return of one of the customer's delivered orders within the return window and \
-     e-mails a prepaid label. Ask the customer to confirm first."
+     e-mails a prepaid label. The customer confirms it before it runs."
 );
 
 // --- resend_invoice -------------------------------------------------------------------------
@@ -469,5 +468,5 @@ tool!(
     ResendInvoice, OrderArgs => InvoiceQueued, "resend_invoice", "Resend an invoice",
     ToolAnnotations::WRITE, resend_invoice,
     "E-mails the invoice of one of the customer's shipped or delivered orders to the account's \
-     e-mail address. Ask the customer to confirm first."
+     e-mail address. The customer confirms it before it runs."
 );

@@ -20,9 +20,17 @@ use tokio::time::Instant;
 pub type Check = fn(&HeaderMap, Option<&str>, &Value) -> Vec<String>;
 
 pub fn fixture(path: &str) -> Vec<u8> {
-    let full: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", path]
-        .iter()
-        .collect();
+    // Through `../llm`, so the agent's tests (which include this module) find them too.
+    let full: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "llm",
+        "tests",
+        "fixtures",
+        path,
+    ]
+    .iter()
+    .collect();
     std::fs::read(&full).unwrap_or_else(|e| panic!("fixture {}: {e}", full.display()))
 }
 
