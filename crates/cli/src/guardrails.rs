@@ -18,6 +18,7 @@ use concierge_understand::guardrails::{
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use concierge_understand::triage::{IntentSettings, WorkspaceIntents};
 
 /// Which half of each file to use.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +76,12 @@ pub struct EvalArgs {
     /// Messages timed end to end (windows, embedding, check) for the latency figures.
     #[arg(long, default_value_t = 300)]
     latency_samples: usize,
+    /// A workspace's intent settings (e.g. `demo/intents.json`). An attack the guard lets
+    /// through but that workspace's intent engine declares out of scope is counted as
+    /// neutralised: the agent answers it with a clarifying question, and no answer, tool or
+    /// model sees it. Benign messages are still counted as refused only when blocked.
+    #[arg(long)]
+    intents: Option<PathBuf>,
     /// Print up to this many missed attacks and blocked benign messages.
     #[arg(long, default_value_t = 0)]
     show: usize,
@@ -195,6 +202,24 @@ struct FileFigures {
     texts: usize,
     blocked: usize,
     rate: f64,
+    /// With `--intents`: blocked, or let through and declared out of scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocked_or_out_of_scope: Option<usize>,
+}
+
+/// The workspace's intent model, trained from its settings file, for `--intents`.
+async fn workspace_intents(
+    path: &Path,
+    embedder: &dyn Embedder,
+    cache: &dyn concierge_core::Store,
+) -> anyhow::Result<WorkspaceIntents> {
+    let settings: IntentSettings = serde_json::from_str(
+        &std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not intent settings", path.display()))?;
+    let texts: Vec<String> = settings.labelled().iter().map(|(t, _)| t.to_string()).collect();
+    let vectors = embed_all(embedder, cache, &texts).await?;
+    WorkspaceIntents::train(settings, &vectors).map_err(|e| anyhow::anyhow!(e))
 }
 
 pub async fn eval(args: EvalArgs, config: &concierge_config::Config) -> anyhow::Result<()> {
@@ -232,6 +257,33 @@ pub async fn eval(args: EvalArgs, config: &concierge_config::Config) -> anyhow::
         }
     };
 
+    // With --intents: the workspace's intent model and the whole-text vectors it reads.
+    let intents = match (&args.intents, &ctx.embedder) {
+        (Some(path), Some(embedder)) => {
+            let model = workspace_intents(path, embedder.as_ref(), &ctx.cache).await?;
+            let texts: Vec<String> = attacks
+                .iter()
+                .chain(&benign)
+                .flat_map(|f| f.texts.iter().cloned())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let vectors = embed_all(embedder.as_ref(), &ctx.cache, &texts).await?;
+            let whole: HashMap<String, Vec<f32>> = texts.into_iter().zip(vectors).collect();
+            Some((model, whole))
+        }
+        (Some(_), None) => anyhow::bail!("--intents needs sentence embeddings (knowledge.embeddings)"),
+        (None, _) => None,
+    };
+    let out_of_scope = |text: &str| -> bool {
+        intents.as_ref().is_some_and(|(model, whole)| {
+            whole
+                .get(text)
+                .is_some_and(|v| model.classify(text, v).out_of_scope)
+        })
+    };
+    let mut neutralised_totals: HashMap<&'static str, usize> = HashMap::new();
+
     let mut files = Vec::new();
     let mut categories: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut misses = Vec::new();
@@ -250,8 +302,12 @@ pub async fn eval(args: EvalArgs, config: &concierge_config::Config) -> anyhow::
     for (kind, group, origin) in groups {
         for file in group {
             let mut blocked = 0;
+            let mut neutralised = 0;
             for text in &file.texts {
                 let verdict = guard.check_origin(text, &vectors_of(text, &table), origin);
+                if kind != "passage" && (verdict.blocked || out_of_scope(text)) {
+                    neutralised += 1;
+                }
                 if verdict.blocked {
                     blocked += 1;
                     if kind == "attack" {
@@ -268,12 +324,15 @@ pub async fn eval(args: EvalArgs, config: &concierge_config::Config) -> anyhow::
             let total = totals.entry(kind).or_default();
             total.0 += n;
             total.1 += blocked;
+            *neutralised_totals.entry(kind).or_default() += neutralised;
             files.push(FileFigures {
                 file: file.path.display().to_string(),
                 kind,
                 texts: n,
                 blocked,
                 rate: blocked as f64 / n.max(1) as f64,
+                blocked_or_out_of_scope: (intents.is_some() && kind != "passage")
+                    .then_some(neutralised),
             });
         }
     }
@@ -339,6 +398,30 @@ pub async fn eval(args: EvalArgs, config: &concierge_config::Config) -> anyhow::
         "attack_detection_rate={detection:.4} ({attack_blocked}/{attack_n}; mean over files {macro_detection:.4})"
     );
     println!("benign_false_positive_rate={fpr:.4} ({benign_blocked}/{benign_n})");
+    let neutralised = |kind: &str, n: usize| {
+        intents
+            .is_some()
+            .then(|| *neutralised_totals.get(kind).unwrap_or(&0) as f64 / n.max(1) as f64)
+    };
+    let attack_neutralised = neutralised("attack", attack_n);
+    let benign_out_of_scope = neutralised("benign", benign_n);
+    if let (Some(a), Some(b)) = (attack_neutralised, benign_out_of_scope) {
+        println!(
+            "with the workspace intents: attacks blocked or out of scope (neutralised) {a:.4}; \
+             benign blocked or out of scope (asked to clarify, not refused) {b:.4}"
+        );
+        for f in files.iter().filter(|f| f.kind == "attack") {
+            if let Some(x) = f.blocked_or_out_of_scope {
+                println!(
+                    "  attack  {:>6} texts  {:>6} blocked or out of scope  {:.4}  {}",
+                    f.texts,
+                    x,
+                    x as f64 / f.texts.max(1) as f64,
+                    f.file
+                );
+            }
+        }
+    }
     if passage_n > 0 {
         println!("passage_false_positive_rate={passage_fpr:.4} ({passage_blocked}/{passage_n})");
     }
@@ -377,6 +460,9 @@ pub async fn eval(args: EvalArgs, config: &concierge_config::Config) -> anyhow::
         let report = serde_json::json!({
             "attack_detection_rate": detection,
             "benign_false_positive_rate": fpr,
+            "attack_neutralised_rate": attack_neutralised,
+            "benign_out_of_scope_or_blocked_rate": benign_out_of_scope,
+            "intents": args.intents.as_ref().map(|p| p.display().to_string()),
             "attack_detection_rate_mean_over_files": macro_detection,
             "attacks": attack_n,
             "attacks_blocked": attack_blocked,
