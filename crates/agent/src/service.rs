@@ -630,6 +630,16 @@ impl Service {
         }
     }
 
+    /// Runs a registry tool for `ctx` under the registry's policy (front ends such as MCP).
+    pub async fn call_tool(
+        &self,
+        ctx: &crate::tools::ToolContext,
+        name: &str,
+        args: serde_json::Value,
+    ) -> crate::tools::ToolResult {
+        self.tools.call(&self.tool_env, ctx, name, args).await
+    }
+
     /// Wakes a worker (e.g. after turns were queued by another process).
     pub fn wake_workers(&self) {
         self.wake.notify_one();

@@ -15,10 +15,10 @@ use concierge_knowledge::embed::Embedder;
 use concierge_understand::guardrails::{
     self, Guard, GuardCategory, GuardExample, GuardTrainConfig, GuardVerdict, Origin,
 };
+use concierge_understand::triage::{IntentSettings, WorkspaceIntents};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use concierge_understand::triage::{IntentSettings, WorkspaceIntents};
 
 /// Which half of each file to use.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,10 +214,15 @@ async fn workspace_intents(
     cache: &dyn concierge_core::Store,
 ) -> anyhow::Result<WorkspaceIntents> {
     let settings: IntentSettings = serde_json::from_str(
-        &std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+        &std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
     )
     .with_context(|| format!("{} is not intent settings", path.display()))?;
-    let texts: Vec<String> = settings.labelled().iter().map(|(t, _)| t.to_string()).collect();
+    let texts: Vec<String> = settings
+        .labelled()
+        .iter()
+        .map(|(t, _)| t.to_string())
+        .collect();
     let vectors = embed_all(embedder, cache, &texts).await?;
     WorkspaceIntents::train(settings, &vectors).map_err(|e| anyhow::anyhow!(e))
 }
@@ -272,7 +277,9 @@ pub async fn eval(args: EvalArgs, config: &concierge_config::Config) -> anyhow::
             let whole: HashMap<String, Vec<f32>> = texts.into_iter().zip(vectors).collect();
             Some((model, whole))
         }
-        (Some(_), None) => anyhow::bail!("--intents needs sentence embeddings (knowledge.embeddings)"),
+        (Some(_), None) => {
+            anyhow::bail!("--intents needs sentence embeddings (knowledge.embeddings)")
+        }
         (None, _) => None,
     };
     let out_of_scope = |text: &str| -> bool {

@@ -141,6 +141,13 @@ pub trait Store: Send + Sync + 'static {
         profile: &Customer,
     ) -> StoreResult<Customer>;
     async fn customer(&self, id: CustomerId) -> StoreResult<Option<Customer>>;
+    /// The workspace's customer known by `external_id` on any channel (the first by channel
+    /// name when several channels share it).
+    async fn customer_by_external_id(
+        &self,
+        workspace: WorkspaceId,
+        external_id: &str,
+    ) -> StoreResult<Option<Customer>>;
     async fn upsert_order(&self, order: &Order) -> StoreResult<()>;
     async fn orders_for_customer(&self, customer: CustomerId) -> StoreResult<Vec<Order>>;
 

@@ -298,6 +298,19 @@ impl Store for SqlStore {
         row.map(customer_from_row).transpose()
     }
 
+    async fn customer_by_external_id(
+        &self,
+        workspace: WorkspaceId,
+        external_id: &str,
+    ) -> StoreResult<Option<Customer>> {
+        let row: Option<CustomerRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT c.id, c.workspace_id, c.name, c.email, c.phone, c.tier, c.created_at \
+             FROM customer_identities i JOIN customers c ON c.id = i.customer_id \
+             WHERE i.workspace_id = $1 AND i.external_id = $2 ORDER BY i.channel LIMIT 1")
+            .bind(workspace.to_string()).bind(external_id).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(customer_from_row).transpose()
+    }
+
     async fn upsert_order(&self, order: &Order) -> StoreResult<()> {
         let details = serde_json::to_string(&order.details)
             .map_err(|e| StoreError::Backend(e.to_string()))?;

@@ -191,6 +191,23 @@ async fn customers_are_found_by_identity(store: Arc<SqlStore>) {
     assert_eq!(updated.id, a.id);
     assert_eq!(updated.email.as_deref(), Some("a@example.com"));
     assert_eq!(updated.name, a.name, "absent fields keep their value");
+    let found = store
+        .customer_by_external_id(ws.id, "visitor-2")
+        .await
+        .expect("read");
+    assert_eq!(found.map(|f| f.id), Some(c.id));
+    let other = store
+        .ensure_workspace("other", "Other", false)
+        .await
+        .expect("ws");
+    assert_eq!(
+        store
+            .customer_by_external_id(other.id, "visitor-2")
+            .await
+            .expect("read"),
+        None,
+        "another workspace's customers are not found"
+    );
 }
 
 async fn conversation_creation_is_idempotent(store: Arc<SqlStore>) {

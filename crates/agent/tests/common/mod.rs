@@ -12,7 +12,7 @@ use concierge_store::SqlStore;
 use std::sync::Arc;
 
 pub struct World {
-    pub service: Service,
+    pub service: Arc<Service>,
     pub store: Arc<dyn Store>,
     pub ws: WorkspaceId,
     pub maya: Customer,
@@ -79,7 +79,7 @@ pub async fn world_with(configure: impl FnOnce(Service) -> Service) -> World {
             workers: 1,
         },
     );
-    let service = configure(service);
+    let service = Arc::new(configure(service));
     let ws = store
         .ensure_workspace("nimbus", "Nimbus", true)
         .await

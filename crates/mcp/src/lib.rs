@@ -1,0 +1,435 @@
+//! Concierge over the Model Context Protocol (the official SDK, `rmcp`): the agent's tool
+//! registry served to MCP clients, over stdio (`concierge mcp`) and Streamable HTTP (`/mcp`).
+//!
+//! Who calls decides what a call may do, exactly as over the REST API:
+//! - a **workspace API key** (or the local operator over stdio) is staff: every customer of the
+//!   workspace, named per call by the extra `customer` argument (their external id), and every
+//!   conversation of the workspace;
+//! - a **conversation token** is that conversation's customer: their own records only (the
+//!   registry's identity rule: no argument names a customer).
+//!
+//! The caller's own call is their explicit decision, so a write runs when called (the
+//! confirmation step exists for writes a model proposes); it carries the idempotency key the
+//! client sends in `_meta["concierge/idempotencyKey"]`, so a retried call never writes twice.
+//! A tool failure is a result with `isError`; a protocol failure (unknown tool, bad arguments
+//! shape, bad cursor) is a JSON-RPC error, as the specification separates them.
+
+use concierge_agent::Service;
+use concierge_agent::tools::{REQUEST_HUMAN, ToolContext, ToolError, ToolSpec};
+use concierge_core::*;
+use rmcp::model::*;
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Tools per page of `tools/list`.
+const PAGE: usize = 50;
+/// The `_meta` key a client sets to make a write idempotent.
+pub const IDEMPOTENCY_META: &str = "concierge/idempotencyKey";
+/// The argument staff name the customer with.
+const CUSTOMER_ARG: &str = "customer";
+const GET_CONVERSATION: &str = "get_conversation";
+const HAND_OVER: &str = "hand_over_conversation";
+
+/// Who is calling, resolved from the transport (the HTTP layer puts it in the request's
+/// extensions after checking the bearer token; stdio has a fixed one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Staff {
+        workspace: WorkspaceId,
+    },
+    Customer {
+        workspace: WorkspaceId,
+        customer: CustomerId,
+        conversation: ConversationId,
+    },
+}
+
+impl Caller {
+    fn workspace(&self) -> WorkspaceId {
+        match self {
+            Caller::Staff { workspace } | Caller::Customer { workspace, .. } => *workspace,
+        }
+    }
+}
+
+/// The MCP server handler. Cheap to clone (the transport makes one per session or request).
+#[derive(Clone)]
+pub struct ConciergeMcp {
+    service: Arc<Service>,
+    fixed: Option<Caller>,
+}
+
+impl ConciergeMcp {
+    /// For one known caller (stdio: the local operator, as staff of `workspace`).
+    pub fn for_caller(service: Arc<Service>, caller: Caller) -> Self {
+        Self {
+            service,
+            fixed: Some(caller),
+        }
+    }
+
+    /// For HTTP: the caller of each request comes from its extensions.
+    pub fn per_request(service: Arc<Service>) -> Self {
+        Self {
+            service,
+            fixed: None,
+        }
+    }
+
+    fn caller(&self, cx: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
+        if let Some(c) = self.fixed {
+            return Ok(c);
+        }
+        cx.extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Caller>())
+            .copied()
+            .ok_or_else(|| McpError::invalid_request("the request carries no credentials", None))
+    }
+
+    /// The tools `caller` may use, in a stable order.
+    pub fn tools_for(&self, caller: Caller) -> Vec<Tool> {
+        let staff = matches!(caller, Caller::Staff { .. });
+        let mut tools: Vec<Tool> = self
+            .service
+            .tools
+            .specs()
+            .into_iter()
+            // Handing over is a conversation's business: `hand_over_conversation` below.
+            .filter(|s| s.name != REQUEST_HUMAN)
+            .map(|s| registry_tool(s, staff))
+            .collect();
+        tools.push(
+            Tool::new(
+                GET_CONVERSATION,
+                "A conversation's status, customer and messages, oldest first.",
+                object(json!({
+                    "type": "object",
+                    "properties": {"conversation_id": {"type": "string", "format": "uuid"}},
+                    "required": ["conversation_id"],
+                    "additionalProperties": false
+                })),
+            )
+            .with_title("Look up a conversation")
+            .with_annotations(
+                ToolAnnotations::new()
+                    .read_only(true)
+                    .destructive(false)
+                    .idempotent(true)
+                    .open_world(false),
+            ),
+        );
+        tools.push(
+            Tool::new(
+                HAND_OVER,
+                "Hands a conversation to a person from the support team (the AI stops \
+                 replying and the customer is told), with the reason.",
+                object(json!({
+                    "type": "object",
+                    "properties": {
+                        "conversation_id": {"type": "string", "format": "uuid"},
+                        "reason": {"type": "string", "minLength": 1}
+                    },
+                    "required": ["conversation_id", "reason"],
+                    "additionalProperties": false
+                })),
+            )
+            .with_title("Hand a conversation to a person")
+            .with_annotations(
+                ToolAnnotations::new()
+                    .read_only(false)
+                    .destructive(false)
+                    .idempotent(true)
+                    .open_world(false),
+            ),
+        );
+        tools
+    }
+
+    async fn run(
+        &self,
+        caller: Caller,
+        name: &str,
+        mut args: serde_json::Map<String, Value>,
+        key: Option<String>,
+    ) -> Result<CallToolResult, McpError> {
+        match name {
+            GET_CONVERSATION | HAND_OVER => {
+                return self.conversation_tool(caller, name, args).await;
+            }
+            REQUEST_HUMAN => return Err(unknown_tool(name)),
+            _ => {}
+        }
+        let spec = self
+            .service
+            .tools
+            .spec(name)
+            .ok_or_else(|| unknown_tool(name))?;
+        let ctx = match caller {
+            Caller::Customer {
+                workspace,
+                customer,
+                conversation,
+            } => ToolContext {
+                workspace,
+                customer,
+                conversation: Some(conversation),
+                confirmed: true,
+                idempotency_key: None,
+            },
+            Caller::Staff { workspace } => {
+                let named = match args.remove(CUSTOMER_ARG) {
+                    Some(Value::String(s)) => Some(s),
+                    Some(_) => {
+                        return Err(McpError::invalid_params(
+                            "`customer` is the customer's external id, a string",
+                            None,
+                        ));
+                    }
+                    None => None,
+                };
+                let customer = match named {
+                    Some(external) => match self
+                        .service
+                        .store
+                        .customer_by_external_id(workspace, &external)
+                        .await
+                        .map_err(internal)?
+                    {
+                        Some(c) => c.id,
+                        None => {
+                            return Ok(failure(format!(
+                                "There is no customer {external} in this workspace."
+                            )));
+                        }
+                    },
+                    // Only the knowledge search does without: it then reads public documents.
+                    None if !needs_customer(spec) => CustomerId(uuid::Uuid::nil()),
+                    None => {
+                        return Err(McpError::invalid_params(
+                            format!("{name} needs `customer` (the customer's external id)"),
+                            None,
+                        ));
+                    }
+                };
+                ToolContext {
+                    workspace,
+                    customer,
+                    conversation: None,
+                    confirmed: true,
+                    idempotency_key: None,
+                }
+            }
+        };
+        let ctx = ToolContext {
+            idempotency_key: (!spec.annotations.read_only)
+                .then(|| key.unwrap_or_else(|| format!("mcp:{}", uuid::Uuid::now_v7()))),
+            ..ctx
+        };
+        match self
+            .service
+            .call_tool(&ctx, name, Value::Object(args))
+            .await
+        {
+            Ok(value) => Ok(success(value)),
+            Err(ToolError::Infrastructure(m)) => Err(McpError::internal_error(m, None)),
+            Err(e) => Ok(failure(e.to_string())),
+        }
+    }
+
+    async fn conversation_tool(
+        &self,
+        caller: Caller,
+        name: &str,
+        args: serde_json::Map<String, Value>,
+    ) -> Result<CallToolResult, McpError> {
+        let id = args
+            .get("conversation_id")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<uuid::Uuid>().ok())
+            .map(ConversationId)
+            .ok_or_else(|| McpError::invalid_params("conversation_id must be a UUID", None))?;
+        let store = &self.service.store;
+        let conversation = store.conversation(id).await.map_err(internal)?;
+        let allowed = conversation.as_ref().is_some_and(|c| match caller {
+            Caller::Staff { workspace } => c.workspace_id == workspace,
+            Caller::Customer { conversation, .. } => c.id == conversation,
+        });
+        let Some(conversation) = conversation.filter(|_| allowed) else {
+            // Another workspace's conversation and a missing one look the same.
+            return Ok(failure(format!("There is no conversation {id}.")));
+        };
+        if name == HAND_OVER {
+            let reason = args
+                .get("reason")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| {
+                    McpError::invalid_params("reason must be a non-empty string", None)
+                })?;
+            return match self.service.request_handoff(id, reason).await {
+                Ok(c) => Ok(success(json!({
+                    "conversation_id": c.id.to_string(),
+                    "status": c.status.as_str(),
+                }))),
+                Err(concierge_agent::ServiceError::Closed) => {
+                    Ok(failure("The conversation is closed.".into()))
+                }
+                Err(e) => Err(McpError::internal_error(e.to_string(), None)),
+            };
+        }
+        let messages = store.messages(id).await.map_err(internal)?;
+        Ok(success(json!({
+            "conversation_id": conversation.id.to_string(),
+            "status": conversation.status.as_str(),
+            "channel": conversation.channel.as_str(),
+            "customer_id": conversation.customer_id.to_string(),
+            "messages": messages.iter().map(|m| json!({
+                "author": m.author.as_str(),
+                "text": m.text,
+                "created_at": m.created_at.to_rfc3339(),
+            })).collect::<Vec<_>>(),
+        })))
+    }
+}
+
+/// Whether a registry tool acts on a customer's records (all but the knowledge search).
+fn needs_customer(spec: &ToolSpec) -> bool {
+    spec.name != "search_knowledge"
+}
+
+/// A registry tool as MCP lists it; staff get the `customer` argument.
+fn registry_tool(spec: &ToolSpec, staff: bool) -> Tool {
+    let mut schema = spec.input_schema.clone();
+    if staff && let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert(
+            CUSTOMER_ARG.into(),
+            json!({
+                "type": "string",
+                "description": if needs_customer(spec) {
+                    "The customer's external id (e.g. their id in your CRM)."
+                } else {
+                    "Search as this customer (external id) would: public documents and those shared with them. Default: public documents only."
+                }
+            }),
+        );
+        if needs_customer(spec) {
+            let required = schema
+                .as_object_mut()
+                .map(|o| o.entry("required").or_insert_with(|| json!([])));
+            if let Some(Value::Array(r)) = required {
+                r.push(json!(CUSTOMER_ARG));
+            }
+        }
+    }
+    let a = spec.annotations;
+    let mut tool = Tool::new(spec.name.clone(), spec.description.clone(), object(schema))
+        .with_title(spec.title.clone())
+        .with_annotations(
+            ToolAnnotations::new()
+                .read_only(a.read_only)
+                .destructive(a.destructive)
+                .idempotent(a.idempotent)
+                .open_world(a.open_world),
+        );
+    if let Some(out) = spec
+        .output_schema
+        .clone()
+        .filter(|s| s.get("type") == Some(&json!("object")))
+    {
+        tool = tool.with_raw_output_schema(Arc::new(object(out)));
+    }
+    tool
+}
+
+fn success(value: Value) -> CallToolResult {
+    let value = if value.is_object() {
+        value
+    } else {
+        json!({ "result": value })
+    };
+    CallToolResult::structured(value)
+}
+
+fn failure(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+fn unknown_tool(name: &str) -> McpError {
+    McpError::invalid_params(format!("there is no tool named {name}"), None)
+}
+
+fn internal(e: StoreError) -> McpError {
+    McpError::internal_error(e.to_string(), None)
+}
+
+impl ServerHandler for ConciergeMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("concierge", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Concierge, a customer support agent: search its knowledge base, look up and act on \
+             customers' orders and tickets, look up and hand over conversations. Staff name the \
+             customer of a call with the `customer` argument (their external id).",
+        )
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        // Used by the transport to check request headers; the staff view is the wider one.
+        self.tools_for(Caller::Staff {
+            workspace: WorkspaceId(uuid::Uuid::nil()),
+        })
+        .into_iter()
+        .find(|t| t.name == name)
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let caller = self.caller(&cx)?;
+        let start = match request.and_then(|r| r.cursor) {
+            None => 0,
+            Some(c) => c
+                .parse::<usize>()
+                .map_err(|_| McpError::invalid_params("invalid cursor", None))?,
+        };
+        let tools = self.tools_for(caller);
+        if start > tools.len() {
+            return Err(McpError::invalid_params("invalid cursor", None));
+        }
+        let next_cursor = (start + PAGE < tools.len()).then(|| (start + PAGE).to_string());
+        Ok(ListToolsResult {
+            tools: tools.into_iter().skip(start).take(PAGE).collect(),
+            next_cursor,
+            ..Default::default()
+        })
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let caller = self.caller(&cx)?;
+        // The SDK may move the request's `_meta` into the context.
+        let key = request
+            .meta
+            .as_ref()
+            .and_then(|m| m.get(IDEMPOTENCY_META))
+            .or_else(|| cx.meta.get(IDEMPOTENCY_META))
+            .and_then(Value::as_str)
+            .map(|k| format!("mcp:{}:{k}", caller.workspace()));
+        let args = request.arguments.unwrap_or_default();
+        Ok(self.run(caller, &request.name, args, key).await?.into())
+    }
+}
