@@ -67,6 +67,13 @@ enum Command {
         #[command(subcommand)]
         command: EvalCommand,
     },
+    /// Serve Concierge's tools over MCP on stdin/stdout (for Claude Desktop-style clients),
+    /// as staff of one workspace: the local operator's trust.
+    Mcp {
+        /// Workspace slug.
+        #[arg(long, default_value = "default")]
+        workspace: String,
+    },
     /// Train the models Concierge ships.
     Train {
         #[command(subcommand)]
@@ -242,6 +249,30 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let config = load_config(cli.config.as_ref())?;
             init_logging(&config);
             demo::run(config, args).await?;
+        }
+        Command::Mcp { workspace } => {
+            let config = load_config(cli.config.as_ref())?;
+            // stdout carries the protocol: logs go to stderr (as always).
+            init_logging(&config);
+            let store = concierge_server::open_store(&config).await?;
+            let ws = store
+                .workspace_by_slug(&workspace)
+                .await?
+                .with_context(|| {
+                    format!("no workspace {workspace:?} (run `concierge demo` or ingest into it)")
+                })?;
+            let kb = concierge_server::open_knowledge(&config, store.clone()).await?;
+            let service = std::sync::Arc::new(concierge_server::build_service(&config, store, kb)?);
+            let handler = concierge_mcp::ConciergeMcp::for_caller(
+                service,
+                concierge_mcp::Caller::Staff { workspace: ws.id },
+            );
+            use rmcp::ServiceExt;
+            let running = handler
+                .serve(rmcp::transport::stdio())
+                .await
+                .context("MCP session over stdio")?;
+            running.waiting().await.context("MCP session")?;
         }
         Command::Ingest { path, workspace } => {
             let config = load_config(cli.config.as_ref())?;

@@ -39,6 +39,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Requests taking longer are cut off with 503 (server-sent event streams are exempt).
     pub request_timeout_seconds: u64,
+    /// Host names (with or without port) the MCP endpoint `/mcp` answers besides the loopback
+    /// ones (`localhost`, `127.0.0.1`, `::1`): a request naming another `Host` gets 403, which
+    /// stops DNS-rebinding attacks on a local server.
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +53,7 @@ impl Default for ServerConfig {
             chat_title: "Support".into(),
             max_body_bytes: 64 * 1024,
             request_timeout_seconds: 30,
+            mcp_allowed_hosts: vec![],
         }
     }
 }

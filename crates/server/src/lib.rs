@@ -11,6 +11,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 mod knowledge;
+mod mcp;
 mod middleware;
 mod ops;
 pub mod understanding;
@@ -181,6 +182,26 @@ pub fn agent_config(config: &Config) -> AgentConfig {
     }
 }
 
+/// The agent service for `config` on an opened store and knowledge base, with the configured
+/// language model (if any).
+pub fn build_service(
+    config: &Config,
+    store: Arc<SqlStore>,
+    knowledge: Arc<KnowledgeBase>,
+) -> anyhow::Result<Service> {
+    let mut service = Service::new(store, knowledge, agent_config(config));
+    if let Some(provider) = concierge_llm::from_config(&config.llm)
+        .map_err(|e| anyhow::anyhow!("llm: {}", e.message))?
+    {
+        tracing::info!(provider = provider.id(), model = %config.llm.model, "language model configured");
+        service = service.with_llm(concierge_agent::LlmAgent {
+            provider,
+            settings: planner_settings(config),
+        });
+    }
+    Ok(service)
+}
+
 /// How the planner uses the configured language model.
 pub fn planner_settings(config: &Config) -> concierge_agent::PlannerSettings {
     concierge_agent::PlannerSettings {
@@ -335,17 +356,7 @@ impl Application {
             );
         }
         let secret = store.signing_secret().await?;
-        let mut service = Service::new(store, knowledge, agent_config(&config));
-        if let Some(provider) = concierge_llm::from_config(&config.llm)
-            .map_err(|e| anyhow::anyhow!("llm: {}", e.message))?
-        {
-            tracing::info!(provider = provider.id(), model = %config.llm.model, "language model configured");
-            service = service.with_llm(concierge_agent::LlmAgent {
-                provider,
-                settings: planner_settings(&config),
-            });
-        }
-        let service = Arc::new(service);
+        let service = Arc::new(build_service(&config, store, knowledge)?);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
             service,
@@ -377,6 +388,7 @@ impl Application {
         let timeout = std::time::Duration::from_secs(state.config.server.request_timeout_seconds);
         api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
             .merge(web::router())
+            .merge(mcp::router(&state))
             .route("/metrics", axum::routing::get(ops::metrics))
             .fallback(middleware::not_found)
             .method_not_allowed_fallback(middleware::method_not_allowed)

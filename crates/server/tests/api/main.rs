@@ -11,5 +11,6 @@ mod conversations;
 mod errors;
 mod events;
 mod knowledge;
+mod mcp;
 mod operations;
 mod understanding;
