@@ -203,6 +203,10 @@ pub trait Store: Send + Sync + 'static {
 
     // --- knowledge documents (the index is derived from these)
     async fn documents(&self, workspace: WorkspaceId, source: &str) -> StoreResult<Vec<Document>>;
+    /// Every document of the workspace, from every source, by title.
+    async fn workspace_documents(&self, workspace: WorkspaceId) -> StoreResult<Vec<Document>>;
+    /// One document's chunks in order (empty for an unknown document).
+    async fn document_chunks(&self, id: DocumentId) -> StoreResult<Vec<(Document, Chunk)>>;
     /// Inserts or replaces a document and all its chunks.
     async fn put_document(&self, doc: &Document, chunks: &[Chunk]) -> StoreResult<()>;
     async fn delete_document(&self, id: DocumentId) -> StoreResult<()>;

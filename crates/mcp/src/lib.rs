@@ -30,6 +30,11 @@ pub const IDEMPOTENCY_META: &str = "concierge/idempotencyKey";
 /// The argument staff name the customer with.
 const CUSTOMER_ARG: &str = "customer";
 const GET_CONVERSATION: &str = "get_conversation";
+/// Knowledge-base documents are resources under this scheme.
+const DOC_URI: &str = "concierge://documents/";
+const ANSWER_PROMPT: &str = "answer_support_question";
+/// Passages the answer prompt carries.
+const PROMPT_PASSAGES: usize = 5;
 const HAND_OVER: &str = "hand_over_conversation";
 
 /// Who is calling, resolved from the transport (the HTTP layer puts it in the request's
@@ -87,6 +92,22 @@ impl ConciergeMcp {
             .and_then(|p| p.extensions.get::<Caller>())
             .copied()
             .ok_or_else(|| McpError::invalid_request("the request carries no credentials", None))
+    }
+
+    /// The documents `caller` may read: public ones and, for a customer, those shared with them
+    /// (staff read every document of the workspace).
+    fn principals(caller: Caller) -> Option<Principals> {
+        match caller {
+            Caller::Staff { .. } => None,
+            Caller::Customer { customer, .. } => {
+                Some(Principals::with([format!("customer:{customer}")]))
+            }
+        }
+    }
+
+    fn may_read(caller: Caller, doc: &Document) -> bool {
+        doc.workspace_id == caller.workspace()
+            && Self::principals(caller).is_none_or(|p| p.can_read(&doc.acl))
     }
 
     /// The tools `caller` may use, in a stable order.
@@ -370,6 +391,8 @@ impl ServerHandler for ConciergeMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
+                .enable_prompts()
+                .enable_resources()
                 .enable_tools()
                 .enable_tool_list_changed()
                 .build(),
@@ -379,6 +402,149 @@ impl ServerHandler for ConciergeMcp {
             "Concierge, a customer support agent: search its knowledge base, look up and act on \
              customers' orders and tickets, look up and hand over conversations. Staff name the \
              customer of a call with the `customer` argument (their external id).",
+        )
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let caller = self.caller(&cx)?;
+        let docs: Vec<Resource> = self
+            .service
+            .store
+            .workspace_documents(caller.workspace())
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .filter(|d| Self::may_read(caller, d))
+            .map(|d| {
+                let r = Resource::new(format!("{DOC_URI}{}", d.id), d.title.clone())
+                    .with_title(d.title.clone())
+                    .with_mime_type("text/markdown");
+                match &d.url {
+                    Some(url) => r.with_description(format!("Knowledge-base article ({url})")),
+                    None => r.with_description("Knowledge-base article"),
+                }
+            })
+            .collect();
+        let (resources, next_cursor) = page(docs, request.and_then(|r| r.cursor))?;
+        Ok(ListResourcesResult {
+            resources,
+            next_cursor,
+            ..Default::default()
+        })
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _cx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new(format!("{DOC_URI}{{id}}"), "knowledge-document")
+                .with_mime_type("text/markdown"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let caller = self.caller(&cx)?;
+        let not_found =
+            || McpError::resource_not_found(format!("no resource {}", request.uri), None);
+        let id = request
+            .uri
+            .strip_prefix(DOC_URI)
+            .and_then(|id| id.parse::<uuid::Uuid>().ok())
+            .map(DocumentId)
+            .ok_or_else(not_found)?;
+        let chunks = self
+            .service
+            .store
+            .document_chunks(id)
+            .await
+            .map_err(internal)?;
+        let Some((doc, _)) = chunks.first().filter(|(d, _)| Self::may_read(caller, d)) else {
+            // Unreadable and missing documents look the same.
+            return Err(not_found());
+        };
+        let chunks: Vec<Chunk> = chunks.iter().map(|(_, c)| c.clone()).collect();
+        let text = document_text(&doc.title, &chunks);
+        Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(text, request.uri.clone()).with_mime_type("text/markdown"),
+        ])
+        .into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _cx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(vec![Prompt::new(
+            ANSWER_PROMPT,
+            Some("Answer a support question from the knowledge base, citing the passages used."),
+            Some(vec![
+                PromptArgument::new("question")
+                    .with_description("The customer's question")
+                    .with_required(true),
+            ]),
+        )]))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let caller = self.caller(&cx)?;
+        if request.name != ANSWER_PROMPT {
+            return Err(McpError::invalid_params(
+                format!("there is no prompt named {}", request.name),
+                None,
+            ));
+        }
+        let question = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("question"))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .ok_or_else(|| McpError::invalid_params("the prompt needs `question`", None))?;
+        let principals = Self::principals(caller).unwrap_or_else(Principals::public);
+        let retrieval = self
+            .service
+            .knowledge
+            .retrieve(caller.workspace(), &principals, question, PROMPT_PASSAGES)
+            .await
+            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+        let mut text = format!(
+            "Answer the customer's question using only the numbered passages below. Cite each \
+             passage you use with its number in brackets, like [1]. If the passages do not hold \
+             the answer, say so and offer to bring in a person.\n\nQuestion: {question}\n\nPassages:\n"
+        );
+        if retrieval.hits.is_empty() {
+            text.push_str("(none matched the question)\n");
+        }
+        for (i, h) in retrieval.hits.iter().enumerate() {
+            text.push_str(&format!("\n[{}] {}", i + 1, h.title));
+            if let Some(url) = &h.url {
+                text.push_str(&format!(" ({url})"));
+            }
+            text.push_str(&format!("\n{}\n", h.text.trim()));
+        }
+        Ok(
+            GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
+                .with_description(format!(
+                    "{} passage(s) for: {question}",
+                    retrieval.hits.len()
+                ))
+                .into(),
         )
     }
 
@@ -432,4 +598,49 @@ impl ServerHandler for ConciergeMcp {
         let args = request.arguments.unwrap_or_default();
         Ok(self.run(caller, &request.name, args, key).await?.into())
     }
+}
+
+/// The page of `items` a cursor (an offset written by the previous page) points at.
+fn page<T>(items: Vec<T>, cursor: Option<String>) -> Result<(Vec<T>, Option<String>), McpError> {
+    let start = match cursor {
+        None => 0,
+        Some(c) => c
+            .parse::<usize>()
+            .map_err(|_| McpError::invalid_params("invalid cursor", None))?,
+    };
+    if start > items.len() {
+        return Err(McpError::invalid_params("invalid cursor", None));
+    }
+    let next = (start + PAGE < items.len()).then(|| (start + PAGE).to_string());
+    Ok((items.into_iter().skip(start).take(PAGE).collect(), next))
+}
+
+/// A document's text from its chunks, without the sentences a chunk repeats from the one
+/// before it (chunks overlap).
+fn document_text(title: &str, chunks: &[Chunk]) -> String {
+    let mut out = format!("# {title}\n");
+    let mut heading: &[String] = &[];
+    let mut previous = "";
+    for c in chunks {
+        if c.heading_path.as_slice() != heading {
+            heading = &c.heading_path;
+            if let Some(h) = heading.last().filter(|h| h.as_str() != title) {
+                out.push_str(&format!("\n## {h}\n"));
+            }
+        }
+        let mut text = c.text.as_str();
+        // Skip the overlap: the longest start of this chunk that ends the previous one.
+        for (i, _) in text.char_indices().rev() {
+            let head = &text[..i];
+            if i > 0 && previous.ends_with(head) && head.ends_with(['.', '!', '?', '\n']) {
+                text = text[i..].trim_start();
+                break;
+            }
+        }
+        out.push('\n');
+        out.push_str(text.trim());
+        out.push('\n');
+        previous = &c.text;
+    }
+    out
 }

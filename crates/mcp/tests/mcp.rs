@@ -9,7 +9,10 @@ mod common;
 use common::*;
 use concierge_core::*;
 use concierge_mcp::{Caller, ConciergeMcp, IDEMPOTENCY_META};
-use rmcp::model::{CallToolRequestParams, CallToolResult, RequestMetaObject, Tool, object};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, GetPromptRequestParams, ReadResourceRequestParams,
+    RequestMetaObject, ResourceContents, Tool, object,
+};
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
@@ -265,4 +268,83 @@ async fn a_customer_reaches_only_their_own_records_and_conversation() {
     let c = w.store.conversation(mine.id).await.unwrap().unwrap();
     assert_eq!(c.status, ConversationStatus::PendingHuman);
     client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn documents_are_resources_within_the_callers_rights_and_the_answer_prompt_cites_them() {
+    let w = world().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = dir.path().join("kb.jsonl");
+    let docs = [
+        json!({"id": "returns", "title": "Returning an item", "content": "You can return an item \
+               within 30 days of delivery. Start the return from your order page."}),
+        json!({"id": "bob-quote", "title": "Bob's installation quote", "content": "Installation \
+               of three cameras costs 240 dollars.", "acl": [format!("customer:{}", w.bob.id)]}),
+    ];
+    let lines: Vec<String> = docs.iter().map(Value::to_string).collect();
+    std::fs::write(&corpus, lines.join("\n")).expect("corpus");
+    let source = concierge_knowledge::JsonlSource::new(&corpus).expect("source");
+    w.service
+        .knowledge
+        .sync(w.ws, &source, &|_, _| {})
+        .await
+        .expect("sync");
+
+    let staff = connect(&w, Caller::Staff { workspace: w.ws }).await;
+    let all = staff.list_all_resources().await.expect("resources");
+    let titles: Vec<&str> = all.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        titles,
+        vec!["Bob's installation quote", "Returning an item"]
+    );
+    let bobs_uri = all[0].uri.clone();
+
+    let conv = w.conversation(&w.maya).await;
+    let maya = connect(
+        &w,
+        Caller::Customer {
+            workspace: w.ws,
+            customer: w.maya.id,
+            conversation: conv.id,
+        },
+    )
+    .await;
+    let visible = maya.list_all_resources().await.expect("resources");
+    assert_eq!(visible.len(), 1);
+    assert_eq!(visible[0].name, "Returning an item");
+    let read = maya
+        .read_resource(ReadResourceRequestParams::new(visible[0].uri.clone()))
+        .await
+        .expect("read");
+    let ResourceContents::TextResourceContents { text, .. } = &read.contents[0] else {
+        panic!("text contents: {read:?}");
+    };
+    assert!(text.starts_with("# Returning an item"), "{text}");
+    assert!(text.contains("within 30 days of delivery"), "{text}");
+    // Another customer's document: the same error as a missing one.
+    assert!(
+        maya.read_resource(ReadResourceRequestParams::new(bobs_uri))
+            .await
+            .is_err()
+    );
+
+    let prompts = maya.list_all_prompts().await.expect("prompts");
+    assert_eq!(prompts[0].name, "answer_support_question");
+    let mut args = serde_json::Map::new();
+    args.insert(
+        "question".into(),
+        json!("How long do I have to return an item?"),
+    );
+    let prompt = maya
+        .get_prompt(GetPromptRequestParams::new("answer_support_question").with_arguments(args))
+        .await
+        .expect("prompt");
+    let body = serde_json::to_string(&prompt.messages).unwrap();
+    assert!(body.contains("[1] Returning an item"), "{body}");
+    assert!(!body.contains("240 dollars"), "{body}");
+    assert!(
+        maya.get_prompt(GetPromptRequestParams::new("answer_support_question"))
+            .await
+            .is_err()
+    );
 }

@@ -739,6 +739,23 @@ impl Store for SqlStore {
         })
     }
 
+    async fn workspace_documents(&self, workspace: WorkspaceId) -> StoreResult<Vec<Document>> {
+        let rows: Vec<DocumentRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, workspace_id, source, external_id, title, url, tags, content_hash, updated_at, source_version, acl \
+             FROM documents WHERE workspace_id = $1 ORDER BY title, id")
+            .bind(workspace.to_string()).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(document_from_row).collect()
+    }
+
+    async fn document_chunks(&self, id: DocumentId) -> StoreResult<Vec<(Document, Chunk)>> {
+        let rows: Vec<DocumentChunkRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT d.id, d.workspace_id, d.source, d.external_id, d.title, d.url, d.tags, d.content_hash, d.updated_at, \
+             d.source_version, d.acl, c.id, c.ordinal, c.heading_path, c.text FROM chunks c JOIN documents d ON d.id = c.document_id \
+             WHERE d.id = $1 ORDER BY c.ordinal")
+            .bind(id.to_string()).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(document_chunk_from_row).collect()
+    }
+
     async fn all_chunks(&self) -> StoreResult<Vec<(Document, Chunk)>> {
         let rows: Vec<DocumentChunkRow> = on_pool!(self, pool => sqlx::query_as(
             "SELECT d.id, d.workspace_id, d.source, d.external_id, d.title, d.url, d.tags, d.content_hash, d.updated_at, \

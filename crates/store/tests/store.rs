@@ -574,6 +574,21 @@ async fn documents_replace_their_chunks(store: Arc<SqlStore>) {
         store.documents(ws.id, "dir:/kb").await.expect("docs").len(),
         1
     );
+    let listed = store.workspace_documents(ws.id).await.expect("docs");
+    assert_eq!(
+        listed.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![doc.id]
+    );
+    let chunks = store.document_chunks(doc.id).await.expect("chunks");
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks[0].1.text, "three");
+    assert!(
+        store
+            .document_chunks(DocumentId::new())
+            .await
+            .expect("none")
+            .is_empty()
+    );
     assert_eq!(
         store.knowledge_stats(Some(ws.id)).await.expect("stats"),
         KnowledgeStats {
