@@ -1,0 +1,129 @@
+//! Concierge's MCP server against the official Python SDK (`mcp` on PyPI, pinned), a real peer:
+//! over Streamable HTTP (the demo's `/mcp`, with its admin key) and over stdio (`concierge mcp`),
+//! each with the SDK's `legacy` mode (initialize, 2025-11-25) and its `auto` mode (2026-07-28
+//! `server/discover`). The SDK lists the tools, searches the demo knowledge base, opens a ticket
+//! for a demo customer, reads a knowledge-base resource and renders the answer prompt
+//! (`tools/mcp_peers/python_client.py`). The test installs the SDK into a virtual environment
+//! under `target/` when it is missing. Needs the local model files like the demo test.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The pinned SDK version.
+const PYTHON_SDK: &str = "mcp==2.3.0";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A Python with the pinned SDK, created under `target/mcp-peers` on first use.
+fn python() -> PathBuf {
+    let venv = workspace_root().join("target/mcp-peers/venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join(PYTHON_SDK);
+    if !marker.exists() {
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 -m venv")
+            .success();
+        assert!(
+            ok,
+            "cannot create a virtual environment (python3-venv installed?)"
+        );
+        let ok = Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", PYTHON_SDK])
+            .status()
+            .expect("pip")
+            .success();
+        assert!(ok, "cannot install {PYTHON_SDK} from PyPI");
+        std::fs::write(&marker, "").expect("marker");
+    }
+    python
+}
+
+/// Runs the SDK client script; returns what it printed.
+fn sdk(python: &Path, args: &[&str], env: &[(&str, &Path)]) -> Value {
+    let script = workspace_root().join("tools/mcp_peers/python_client.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(&script).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run the SDK client");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON summary")
+}
+
+fn check(seen: &Value, version: &str) {
+    assert_eq!(seen["protocol_version"], version, "{seen}");
+    assert_eq!(seen["server"], "concierge");
+    let tools: Vec<&str> = seen["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for t in [
+        "search_knowledge",
+        "open_ticket",
+        "get_order",
+        "get_conversation",
+    ] {
+        assert!(tools.contains(&t), "{tools:?}");
+    }
+    assert_eq!(seen["top_passage"], "Reset your password");
+    assert!(seen["ticket"].as_str().unwrap().starts_with("T-"), "{seen}");
+    assert_eq!(seen["missing_order_is_error"], true);
+    assert!(seen["resources"].as_u64().unwrap() > 0);
+    assert!(
+        seen["resource_text_starts"]
+            .as_str()
+            .unwrap()
+            .starts_with("# ")
+    );
+    assert_eq!(seen["prompt_mentions_passage"], true);
+}
+
+#[test]
+#[cfg_attr(
+    not(all(concierge_mcp_peer_tests, concierge_model_tests)),
+    ignore = "set CONCIERGE_MCP_PEER_TESTS=1 and CONCIERGE_MODEL_DIR (installs the MCP Python SDK from PyPI)"
+)]
+fn the_official_python_sdk_uses_concierge_over_http_and_stdio() {
+    let python = python();
+    let mut demo = support::start();
+    let url = format!("{}/mcp", demo.base);
+    for (mode, version) in [("legacy", "2025-11-25"), ("auto", "2026-07-28")] {
+        let seen = sdk(&python, &[mode, "http", &url, &demo.key], &[]);
+        check(&seen, version);
+    }
+    // stdio: the demo is stopped first (the search index is one process's at a time).
+    let _ = demo.child.kill();
+    let _ = demo.child.wait();
+    let data = demo.dir.path().to_path_buf();
+    let models = PathBuf::from(std::env::var("CONCIERGE_MODEL_DIR").expect("CONCIERGE_MODEL_DIR"));
+    let binary = env!("CARGO_BIN_EXE_concierge");
+    for (mode, version) in [("legacy", "2025-11-25"), ("auto", "2026-07-28")] {
+        let seen = sdk(
+            &python,
+            &[mode, "stdio", binary, "mcp", "--workspace", "nimbus"],
+            &[
+                ("CONCIERGE__STORAGE__DATA_DIR", &data),
+                ("CONCIERGE__KNOWLEDGE__EMBEDDINGS__MODEL_DIR", &models),
+            ],
+        );
+        check(&seen, version);
+    }
+}
