@@ -26,6 +26,8 @@ use std::sync::Arc;
 /// Tools per page of `tools/list`.
 const PAGE: usize = 50;
 /// The `_meta` key a client sets to make a write idempotent.
+pub mod client;
+
 pub const IDEMPOTENCY_META: &str = "concierge/idempotencyKey";
 /// The argument staff name the customer with.
 const CUSTOMER_ARG: &str = "customer";

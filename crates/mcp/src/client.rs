@@ -1,0 +1,329 @@
+//! External MCP servers as tool sources: Concierge connects as a client (stdio child process or
+//! Streamable HTTP), negotiates the version (2026-07-28 `server/discover` first over HTTP, the
+//! `initialize` handshake otherwise), lists every tool across pages, and wraps each as a
+//! registry [`Tool`] named `<server>.<tool>`, under the same policy as the built-in ones: a tool
+//! the server does not mark read-only counts as a write (the customer confirms it, and it needs
+//! an idempotency key), calls time out, and an oversized result is refused.
+
+use concierge_agent::tools::{
+    Tool, ToolAnnotations, ToolContext, ToolEnv, ToolError, ToolResult, ToolSpec,
+};
+use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
+use rmcp::service::RunningService;
+use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to reach one external server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    /// `[a-z0-9_-]{1,32}`: the prefix of its tools' names.
+    pub name: String,
+    pub transport: ServerTransport,
+    /// Most time one call may take.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Largest result accepted from one call (its JSON), in bytes.
+    #[serde(default = "default_max_output")]
+    pub max_output_bytes: usize,
+}
+
+fn default_timeout() -> u64 {
+    20
+}
+
+fn default_max_output() -> usize {
+    64 * 1024
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ServerTransport {
+    /// A command started as a child process, speaking MCP on its stdin/stdout.
+    Stdio {
+        command: String,
+        #[serde(default)]
+        args: Vec<String>,
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+    },
+    /// A Streamable HTTP endpoint.
+    Http {
+        url: String,
+        /// Sent as `Authorization: Bearer <token>`.
+        #[serde(default)]
+        bearer_token: Option<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid server: {0}")]
+    Invalid(String),
+    #[error("cannot reach MCP server {server}: {message}")]
+    Connect { server: String, message: String },
+}
+
+impl ServerSpec {
+    pub fn validate(&self) -> Result<(), ClientError> {
+        let ok = !self.name.is_empty()
+            && self.name.len() <= 32
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !ok {
+            return Err(ClientError::Invalid(format!(
+                "server name {:?} must be 1–32 of a-z, 0-9, _ and -",
+                self.name
+            )));
+        }
+        if !(1..=600).contains(&self.timeout_seconds) {
+            return Err(ClientError::Invalid(
+                "timeout_seconds must be 1..=600".into(),
+            ));
+        }
+        match &self.transport {
+            ServerTransport::Stdio { command, .. } if command.trim().is_empty() => {
+                Err(ClientError::Invalid("stdio needs a command".into()))
+            }
+            ServerTransport::Http { url, .. }
+                if !(url.starts_with("http://") || url.starts_with("https://")) =>
+            {
+                Err(ClientError::Invalid(format!(
+                    "{url:?} is not an http(s) URL"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A live connection to one external server and the tools it offered.
+pub struct Connection {
+    pub spec: ServerSpec,
+    client: RunningService<RoleClient, ClientConfig>,
+    tools: Vec<rmcp::model::Tool>,
+    /// Tools skipped at discovery, with why (bad name or schema).
+    pub skipped: Vec<String>,
+}
+
+impl Connection {
+    pub async fn connect(spec: ServerSpec) -> Result<Arc<Self>, ClientError> {
+        spec.validate()?;
+        let fail = |message: String| ClientError::Connect {
+            server: spec.name.clone(),
+            message,
+        };
+        let config = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("concierge", env!("CARGO_PKG_VERSION")),
+        );
+        let client = match &spec.transport {
+            ServerTransport::Stdio { command, args, env } => {
+                let cmd = tokio::process::Command::new(command).configure(|c| {
+                    c.args(args).envs(env).stderr(std::process::Stdio::null());
+                });
+                let transport = TokioChildProcess::new(cmd).map_err(|e| fail(e.to_string()))?;
+                config
+                    .serve(transport)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?
+            }
+            ServerTransport::Http { url, bearer_token } => {
+                let mut c = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.clone());
+                if let Some(t) = bearer_token {
+                    c = c.auth_header(t.clone());
+                }
+                let transport = StreamableHttpClientTransport::from_config(c);
+                config
+                    .serve_with_lifecycle(
+                        transport,
+                        ClientLifecycleMode::Auto {
+                            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+                            legacy_version: Some(rmcp::model::ProtocolVersion::V_2025_11_25),
+                        },
+                    )
+                    .await
+                    .map_err(|e| fail(e.to_string()))?
+            }
+        };
+        let all = client
+            .list_all_tools()
+            .await
+            .map_err(|e| fail(format!("tools/list: {e}")))?;
+        let mut tools = Vec::new();
+        let mut skipped = Vec::new();
+        for t in all {
+            let local = format!("{}.{}", spec.name, t.name);
+            let valid_name = !t.name.is_empty()
+                && t.name.len() <= 64
+                && t.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+            let object = t.input_schema.get("type").and_then(Value::as_str) == Some("object");
+            if valid_name && object {
+                tools.push(t);
+            } else {
+                skipped.push(format!("{local}: invalid name or input schema"));
+            }
+        }
+        Ok(Arc::new(Self {
+            spec,
+            client,
+            tools,
+            skipped,
+        }))
+    }
+
+    /// The tools as the server described them.
+    pub fn tools(&self) -> &[rmcp::model::Tool] {
+        &self.tools
+    }
+
+    /// The negotiated protocol version.
+    pub fn protocol_version(&self) -> Option<String> {
+        self.client
+            .peer_info()
+            .map(|i| i.protocol_version.to_string())
+    }
+
+    /// Each tool as a registry tool named `<server>.<tool>`.
+    pub fn registry_tools(self: &Arc<Self>) -> Vec<Arc<dyn Tool>> {
+        self.tools
+            .iter()
+            .map(|t| {
+                let a = t.annotations.clone().unwrap_or_default();
+                // MCP's defaults: not read-only, destructive, not idempotent, open world.
+                let read_only = a.read_only_hint.unwrap_or(false);
+                let annotations = ToolAnnotations {
+                    read_only,
+                    destructive: !read_only && a.destructive_hint.unwrap_or(true),
+                    idempotent: a.idempotent_hint.unwrap_or(false),
+                    needs_confirmation: !read_only,
+                    open_world: a.open_world_hint.unwrap_or(true),
+                };
+                let spec = ToolSpec {
+                    name: format!("{}.{}", self.spec.name, t.name),
+                    title: t
+                        .title
+                        .clone()
+                        .or_else(|| a.title.clone())
+                        .unwrap_or_else(|| t.name.to_string()),
+                    description: t.description.as_deref().unwrap_or_default().to_string(),
+                    input_schema: Value::Object((*t.input_schema).clone()),
+                    output_schema: t
+                        .output_schema
+                        .as_ref()
+                        .map(|s| Value::Object((**s).clone())),
+                    annotations,
+                };
+                Arc::new(ExternalTool {
+                    connection: self.clone(),
+                    remote: t.name.to_string(),
+                    spec,
+                }) as Arc<dyn Tool>
+            })
+            .collect()
+    }
+
+    /// Calls a tool of this server by its own name.
+    pub async fn call(&self, tool: &str, args: Value) -> ToolResult {
+        let arguments = match args {
+            Value::Object(o) => o,
+            Value::Null => serde_json::Map::new(),
+            _ => return Err(ToolError::Failed("arguments must be an object".into())),
+        };
+        let request = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
+        let timeout = Duration::from_secs(self.spec.timeout_seconds);
+        let result = match tokio::time::timeout(timeout, self.client.call_tool(request)).await {
+            Err(_) => {
+                return Err(ToolError::Failed(format!(
+                    "{}.{tool} did not answer within {}s",
+                    self.spec.name, self.spec.timeout_seconds
+                )));
+            }
+            Ok(Err(e)) => {
+                return Err(ToolError::Failed(format!("{}.{tool}: {e}", self.spec.name)));
+            }
+            Ok(Ok(r)) => r,
+        };
+        let size = serde_json::to_vec(&result)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if size > self.spec.max_output_bytes {
+            return Err(ToolError::Failed(format!(
+                "{}.{tool} returned {size} bytes, more than the {} allowed",
+                self.spec.name, self.spec.max_output_bytes
+            )));
+        }
+        let text: Vec<String> = result
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect();
+        if result.is_error == Some(true) {
+            return Err(ToolError::Failed(if text.is_empty() {
+                format!("{}.{tool} failed", self.spec.name)
+            } else {
+                text.join("\n")
+            }));
+        }
+        Ok(match result.structured_content {
+            Some(v) => v,
+            None => serde_json::json!({ "text": text.join("\n") }),
+        })
+    }
+
+    /// Closes the connection (a child process is stopped).
+    pub async fn close(self: Arc<Self>) {
+        if let Ok(c) = Arc::try_unwrap(self) {
+            let _ = c.client.cancel().await;
+        }
+    }
+}
+
+/// One external tool in the registry.
+struct ExternalTool {
+    connection: Arc<Connection>,
+    remote: String,
+    spec: ToolSpec,
+}
+
+#[async_trait::async_trait]
+impl Tool for ExternalTool {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    fn check_args(&self, args: &Value) -> Result<(), ToolError> {
+        let Some(object) = args.as_object() else {
+            return Err(ToolError::Failed("invalid arguments: not an object".into()));
+        };
+        let missing: Vec<&str> = self.spec.input_schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|k| !object.contains_key(*k))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ToolError::Failed(format!(
+                "invalid arguments: missing {}",
+                missing.join(", ")
+            )))
+        }
+    }
+
+    async fn call(&self, _env: &ToolEnv, _ctx: &ToolContext, args: Value) -> ToolResult {
+        self.check_args(&args)?;
+        self.connection.call(&self.remote, args).await
+    }
+}
