@@ -460,10 +460,10 @@ impl Run<'_> {
     fn tools(&self) -> Vec<LlmTool> {
         self.service
             .tools
-            .specs()
+            .specs_in(self.conversation.workspace_id)
             .into_iter()
             .map(|s| LlmTool {
-                name: s.name.clone(),
+                name: crate::tools::model_name(&s.name),
                 description: s.description.clone(),
                 input_schema: s.input_schema.clone(),
             })
@@ -586,14 +586,24 @@ impl Run<'_> {
     /// Runs one assistant turn's tool calls in order. A write stops the round: the run waits
     /// for the customer's confirmation.
     async fn run_calls(&mut self, calls: &[LlmToolCall]) -> ServiceResult<Option<Finish>> {
+        let ws = self.conversation.workspace_id;
+        let specs = self.service.tools.specs_in(ws);
         for (i, call) in calls.iter().enumerate() {
-            let spec = self.service.tools.spec(&call.name).cloned();
+            // The model knows tools by their model names (`server__tool` for `server.tool`).
+            let spec = specs
+                .iter()
+                .find(|s| crate::tools::model_name(&s.name) == call.name)
+                .cloned();
             let Some(spec) = spec else {
                 self.messages.push(LlmMessage::tool_error(
                     &call.id,
                     format!("There is no tool named {}.", call.name),
                 ));
                 continue;
+            };
+            let call = &LlmToolCall {
+                name: spec.name.clone(),
+                ..call.clone()
             };
             if call.name == REQUEST_HUMAN {
                 let reason = call.arguments["reason"]
@@ -611,7 +621,11 @@ impl Run<'_> {
                 continue;
             }
             // A write: checked now, run only after the customer's yes.
-            if let Err(e) = self.service.tools.check_args(&call.name, &call.arguments) {
+            if let Err(e) = self
+                .service
+                .tools
+                .check_args(ws, &call.name, &call.arguments)
+            {
                 self.messages
                     .push(LlmMessage::tool_error(&call.id, e.to_string()));
                 continue;

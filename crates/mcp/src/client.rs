@@ -327,3 +327,225 @@ impl Tool for ExternalTool {
         self.connection.call(&self.remote, args).await
     }
 }
+
+/// The workspace setting listing its external MCP servers.
+pub const MCP_SERVERS_SETTING: &str = "mcp_servers";
+
+/// A workspace's external MCP servers (`GET/PUT /v1/mcp/servers`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServers {
+    pub servers: Vec<ServerSpec>,
+}
+
+impl McpServers {
+    /// Every problem, so a bad list is rejected whole.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems: Vec<String> = self
+            .servers
+            .iter()
+            .filter_map(|s| s.validate().err().map(|e| e.to_string()))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.servers {
+            if !seen.insert(s.name.as_str()) {
+                problems.push(format!("server name {:?} is used twice", s.name));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// One server's state, for the admin API and the CLI.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerHealth {
+    pub name: String,
+    pub connected: bool,
+    pub protocol_version: Option<String>,
+    /// Its tools as the registry names them (`<server>.<tool>`).
+    pub tools: Vec<String>,
+    pub skipped: Vec<String>,
+    pub error: Option<String>,
+    pub checked_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The live connections to every workspace's external servers, their tools registered in the
+/// agent's registry. A server that cannot be reached contributes no tools and reports why;
+/// [`ExternalServers::supervise`] reconnects dead connections with backoff.
+pub struct ExternalServers {
+    service: Arc<concierge_agent::Service>,
+    connections: tokio::sync::Mutex<
+        std::collections::HashMap<(concierge_core::WorkspaceId, String), Arc<Connection>>,
+    >,
+    health:
+        std::sync::Mutex<std::collections::HashMap<concierge_core::WorkspaceId, Vec<ServerHealth>>>,
+}
+
+impl ExternalServers {
+    pub fn new(service: Arc<concierge_agent::Service>) -> Arc<Self> {
+        Arc::new(Self {
+            service,
+            connections: Default::default(),
+            health: Default::default(),
+        })
+    }
+
+    async fn settings(&self, ws: concierge_core::WorkspaceId) -> Result<McpServers, String> {
+        match self
+            .service
+            .store
+            .setting(ws, MCP_SERVERS_SETTING)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(v) => serde_json::from_value(v).map_err(|e| format!("stored MCP servers: {e}")),
+            None => Ok(McpServers::default()),
+        }
+    }
+
+    pub async fn get(&self, ws: concierge_core::WorkspaceId) -> Result<McpServers, String> {
+        self.settings(ws).await
+    }
+
+    /// Stores the workspace's servers and connects to them; returns their health.
+    pub async fn put(
+        &self,
+        ws: concierge_core::WorkspaceId,
+        servers: &McpServers,
+    ) -> Result<Vec<ServerHealth>, Vec<String>> {
+        servers.validate()?;
+        let value = serde_json::to_value(servers).map_err(|e| vec![e.to_string()])?;
+        self.service
+            .store
+            .put_setting(ws, MCP_SERVERS_SETTING, &value)
+            .await
+            .map_err(|e| vec![e.to_string()])?;
+        self.load(ws).await.map_err(|e| vec![e])
+    }
+
+    /// (Re)connects to the workspace's servers as configured and registers their tools.
+    pub async fn load(&self, ws: concierge_core::WorkspaceId) -> Result<Vec<ServerHealth>, String> {
+        let settings = self.settings(ws).await?;
+        let mut connections = self.connections.lock().await;
+        // Servers no longer listed: tools removed, connections closed.
+        let listed: std::collections::HashSet<&str> =
+            settings.servers.iter().map(|s| s.name.as_str()).collect();
+        let gone: Vec<(concierge_core::WorkspaceId, String)> = connections
+            .keys()
+            .filter(|(w, name)| *w == ws && !listed.contains(name.as_str()))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.service.tools.set_external(ws, &key.1, vec![]);
+            if let Some(c) = connections.remove(&key) {
+                c.close().await;
+            }
+        }
+        let mut health = Vec::new();
+        for spec in settings.servers {
+            let key = (ws, spec.name.clone());
+            if let Some(old) = connections.remove(&key) {
+                old.close().await;
+            }
+            let checked_at = chrono::Utc::now();
+            match Connection::connect(spec.clone()).await {
+                Ok(c) => {
+                    let tools = c.registry_tools();
+                    let names = tools.iter().map(|t| t.spec().name.clone()).collect();
+                    self.service.tools.set_external(ws, &spec.name, tools);
+                    health.push(ServerHealth {
+                        name: spec.name.clone(),
+                        connected: true,
+                        protocol_version: c.protocol_version(),
+                        tools: names,
+                        skipped: c.skipped.clone(),
+                        error: None,
+                        checked_at,
+                    });
+                    connections.insert(key, c);
+                }
+                Err(e) => {
+                    tracing::warn!(server = %spec.name, error = %e, "MCP server unavailable");
+                    self.service.tools.set_external(ws, &spec.name, vec![]);
+                    health.push(ServerHealth {
+                        name: spec.name.clone(),
+                        connected: false,
+                        protocol_version: None,
+                        tools: vec![],
+                        skipped: vec![],
+                        error: Some(e.to_string()),
+                        checked_at,
+                    });
+                }
+            }
+        }
+        if let Ok(mut h) = self.health.lock() {
+            h.insert(ws, health.clone());
+        }
+        Ok(health)
+    }
+
+    /// The last known health of the workspace's servers.
+    pub fn health(&self, ws: concierge_core::WorkspaceId) -> Vec<ServerHealth> {
+        self.health
+            .lock()
+            .ok()
+            .and_then(|h| h.get(&ws).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Connects every workspace's configured servers.
+    pub async fn load_all(&self) {
+        let Ok(workspaces) = self.service.store.list_workspaces().await else {
+            return;
+        };
+        for w in workspaces {
+            if let Err(e) = self.load(w.id).await {
+                tracing::warn!(workspace = %w.slug, error = %e, "cannot load MCP servers");
+            }
+        }
+    }
+
+    /// Reconnects workspaces whose connections died or whose servers were unreachable, with
+    /// exponential backoff (5 s doubling to 5 min), until `stop` resolves.
+    pub async fn supervise(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut delay = Duration::from_secs(5);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            let unhealthy: std::collections::HashSet<concierge_core::WorkspaceId> = {
+                let connections = self.connections.lock().await;
+                let dead = connections
+                    .iter()
+                    .filter(|(_, c)| c.client.is_transport_closed())
+                    .map(|((ws, _), _)| *ws);
+                let failing = self
+                    .health
+                    .lock()
+                    .map(|h| {
+                        h.iter()
+                            .filter(|(_, list)| list.iter().any(|s| !s.connected))
+                            .map(|(ws, _)| *ws)
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                dead.chain(failing).collect()
+            };
+            if unhealthy.is_empty() {
+                delay = Duration::from_secs(5);
+                continue;
+            }
+            for ws in unhealthy {
+                let _ = self.load(ws).await;
+            }
+            delay = (delay * 2).min(Duration::from_secs(300));
+        }
+    }
+}

@@ -6,6 +6,11 @@
 
 #[path = "../../agent/tests/common/mod.rs"]
 mod common;
+#[allow(dead_code)]
+#[path = "../../llm/tests/providers/fake.rs"]
+mod fake;
+#[path = "../../llm/tests/providers/openai_wire.rs"]
+mod openai_wire;
 
 use concierge_agent::tools::{ToolContext, ToolError, ToolRegistry};
 use concierge_mcp::client::{Connection, ServerSpec, ServerTransport};
@@ -174,4 +179,105 @@ async fn the_reference_server_over_streamable_http_becomes_registry_tools() {
     let w = common::world().await;
     exercise(&connection, &w).await;
     let _ = server.kill().await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(concierge_mcp_peer_tests),
+    ignore = "set CONCIERGE_MCP_PEER_TESTS=1 (installs the MCP reference server from npm)"
+)]
+async fn the_agent_uses_a_tool_it_discovered_from_a_configured_server() {
+    use concierge_mcp::client::{ExternalServers, McpServers};
+    let bin = everything();
+    // The model adds two numbers with the discovered tool, then answers from its result.
+    let (fake, base) = fake::spawn(
+        openai_wire::check,
+        openai_wire::PATH,
+        vec![
+            {
+                use openai_wire::*;
+                fake::Reply::sse(official(&[
+                    tool_start(0, "call_sum", "everything__get-sum"),
+                    tool_args(0, r#"{"a": 2, "b": 40}"#),
+                    finish("tool_calls"),
+                    usage(300, 20),
+                ]))
+            },
+            {
+                use openai_wire::*;
+                fake::Reply::sse(official(&[
+                    text("The sum is 42."),
+                    finish("stop"),
+                    usage(350, 8),
+                ]))
+            },
+        ],
+    )
+    .await;
+    let mut c = concierge_llm::OpenAiConfig::new(&format!("{base}/v1"), "gpt-4o-mini");
+    c.auth = concierge_llm::OpenAiAuth::Bearer("sk-test".to_string().into());
+    let provider: Arc<dyn concierge_core::LlmProvider> =
+        Arc::new(concierge_llm::OpenAiProvider::new(c).expect("provider"));
+    let w = common::world_with(|s| {
+        s.with_llm(concierge_agent::LlmAgent {
+            provider,
+            settings: Default::default(),
+        })
+    })
+    .await;
+    w.service
+        .put_procedures(w.ws, &Default::default())
+        .await
+        .expect("no procedures");
+    let servers = ExternalServers::new(w.service.clone());
+    let health = servers
+        .put(
+            w.ws,
+            &McpServers {
+                servers: vec![stdio_spec(&bin)],
+            },
+        )
+        .await
+        .expect("configured");
+    assert!(health[0].connected, "{health:?}");
+    assert!(health[0].tools.iter().any(|t| t == "everything.get-sum"));
+    assert_eq!(servers.health(w.ws), health);
+
+    let conv = w.conversation(&w.maya).await;
+    let reply = w
+        .say(&conv, "What is 2 plus 40?", Some("order_status"))
+        .await;
+    assert_eq!(reply, "The sum is 42.");
+    fake.assert_clean();
+    // The model saw the tool under its model name, and the call ran under the registry name.
+    let offered = fake.body(0)["tools"].to_string();
+    assert!(offered.contains("everything__get-sum"), "{offered}");
+    let steps = w.steps(&conv).await;
+    assert!(steps.iter().any(|s| matches!(
+        s,
+        concierge_core::StepRecord::ToolCall { tool, ok: true, .. } if tool == "everything.get-sum"
+    )), "{steps:#?}");
+    // Another workspace does not see this workspace's external tools.
+    let other = w
+        .store
+        .ensure_workspace("other", "Other", false)
+        .await
+        .expect("ws");
+    assert!(
+        w.service
+            .tools
+            .spec_in(other.id, "everything.get-sum")
+            .is_none()
+    );
+    // Removing the server removes its tools.
+    servers
+        .put(w.ws, &McpServers::default())
+        .await
+        .expect("removed");
+    assert!(
+        w.service
+            .tools
+            .spec_in(w.ws, "everything.get-sum")
+            .is_none()
+    );
 }

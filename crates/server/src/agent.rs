@@ -241,3 +241,93 @@ pub async fn conversation_usage(
         cost_usd: u.cost_usd,
     }))
 }
+
+/// A workspace's external MCP servers and their health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct McpServersDto {
+    /// As configured (bearer tokens masked).
+    #[schema(value_type = Object)]
+    pub servers: serde_json::Value,
+    /// Each server's state: `name`, `connected`, `protocol_version`, `tools` (as the registry
+    /// names them, `<server>.<tool>`), `skipped`, `error`, `checked_at`.
+    #[schema(value_type = Vec<Object>)]
+    pub health: serde_json::Value,
+}
+
+fn mcp_servers_dto(
+    servers: &concierge_mcp::client::McpServers,
+    health: &[concierge_mcp::client::ServerHealth],
+) -> McpServersDto {
+    let mut value = serde_json::to_value(servers).unwrap_or_default();
+    for s in value["servers"].as_array_mut().into_iter().flatten() {
+        if s["transport"]["bearer_token"].is_string() {
+            s["transport"]["bearer_token"] = "********".into();
+        }
+    }
+    McpServersDto {
+        servers: value["servers"].take(),
+        health: serde_json::to_value(health).unwrap_or_default(),
+    }
+}
+
+/// The workspace's external MCP servers, whose tools join the agent's registry as
+/// `<server>.<tool>`, with each one's health.
+#[utoipa::path(get, path = "/v1/mcp/servers", tag = "agent",
+    responses(
+        (status = 200, body = McpServersDto),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn get_mcp_servers(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<McpServersDto>> {
+    let ws = staff(&state, &headers).await?;
+    let servers = state
+        .mcp_servers
+        .get(ws)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::InvalidBody, e))?;
+    Ok(Json(mcp_servers_dto(
+        &servers,
+        &state.mcp_servers.health(ws),
+    )))
+}
+
+/// Replaces the workspace's external MCP servers and connects to them.
+///
+/// Body: `{"servers": [{"name", "transport": {"type": "stdio", "command", "args"?, "env"?} |
+/// {"type": "http", "url", "bearer_token"?}, "timeout_seconds"?, "max_output_bytes"?}]}`. A
+/// server that cannot be reached is stored anyway and reported in `health` (it is retried with
+/// backoff); an invalid list is rejected whole with 422.
+#[utoipa::path(put, path = "/v1/mcp/servers", tag = "agent",
+    request_body(content = Object, description = "The servers"),
+    responses(
+        (status = 200, body = McpServersDto),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn put_mcp_servers(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<McpServersDto>> {
+    let (ws, servers) = staff_json::<concierge_mcp::client::McpServers>(
+        &state,
+        &headers,
+        Some(("/v1/mcp/servers", &body)),
+    )
+    .await?;
+    let servers = servers.ok_or_else(|| ApiError::new(ErrorCode::InvalidBody, "no body"))?;
+    let health = state
+        .mcp_servers
+        .put(ws, &servers)
+        .await
+        .map_err(|problems| ApiError::new(ErrorCode::InvalidBody, problems.join("; ")))?;
+    Ok(Json(mcp_servers_dto(&servers, &health)))
+}

@@ -42,6 +42,8 @@ pub use auth::create_api_key;
 /// Shared by every handler.
 pub struct AppState {
     pub service: Arc<Service>,
+    /// Connections to the workspaces' external MCP servers (their tools are in the registry).
+    pub mcp_servers: Arc<concierge_mcp::client::ExternalServers>,
     pub config: Config,
     /// Signs conversation tokens; shared by all replicas through the store.
     pub secret: Vec<u8>,
@@ -297,6 +299,7 @@ fn api_router() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(agent::get_procedures, agent::put_procedures))
         .routes(routes!(agent::list_actions))
         .routes(routes!(agent::conversation_usage))
+        .routes(routes!(agent::get_mcp_servers, agent::put_mcp_servers))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts()
@@ -358,8 +361,10 @@ impl Application {
         let secret = store.signing_secret().await?;
         let service = Arc::new(build_service(&config, store, knowledge)?);
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let mcp_servers = concierge_mcp::client::ExternalServers::new(service.clone());
         let state = Arc::new(AppState {
             service,
+            mcp_servers,
             config,
             secret,
             metrics: metrics_handle()?,
@@ -436,6 +441,19 @@ impl Application {
             state.service.clone(),
             shutdown.subscribe(),
         ));
+        // External MCP servers: connected in the background, reconnected with backoff.
+        {
+            let servers = state.mcp_servers.clone();
+            let mut stop = shutdown.subscribe();
+            tokio::spawn(async move {
+                servers.load_all().await;
+                servers
+                    .supervise(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+            });
+        }
         let signal_tx = shutdown.clone();
         tokio::spawn(async move {
             wait_for_signal().await;

@@ -208,8 +208,20 @@ pub(crate) use tool;
 /// Per-call time limit.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Tools by name.
+type ToolMap = BTreeMap<String, Arc<dyn Tool>>;
+
 pub struct ToolRegistry {
-    tools: BTreeMap<String, Arc<dyn Tool>>,
+    /// Built-in tools, the same for every workspace.
+    tools: ToolMap,
+    /// Tools of a workspace's external (MCP) servers, named `<server>.<tool>`.
+    external: std::sync::RwLock<std::collections::HashMap<WorkspaceId, ToolMap>>,
+}
+
+/// The name a tool goes by for a language model: `[A-Za-z0-9_-]` only, so an external tool's
+/// `<server>.<tool>` becomes `<server>__<tool>`.
+pub fn model_name(name: &str) -> String {
+    name.replace('.', "__")
 }
 
 impl ToolRegistry {
@@ -217,6 +229,7 @@ impl ToolRegistry {
     pub fn builtin() -> Self {
         let mut r = ToolRegistry {
             tools: BTreeMap::new(),
+            external: Default::default(),
         };
         for t in builtin::all().into_iter().chain(commerce::all()) {
             r.register(t);
@@ -237,9 +250,55 @@ impl ToolRegistry {
     }
 
     /// Checks a call's arguments without running it.
-    pub fn check_args(&self, name: &str, args: &serde_json::Value) -> Result<(), ToolError> {
-        self.tools
-            .get(name)
+    /// Replaces the tools of the workspace's external server `server` (none: removes them).
+    pub fn set_external(&self, ws: WorkspaceId, server: &str, tools: Vec<Arc<dyn Tool>>) {
+        let prefix = format!("{server}.");
+        if let Ok(mut all) = self.external.write() {
+            let map = all.entry(ws).or_default();
+            map.retain(|name, _| !name.starts_with(&prefix));
+            for t in tools {
+                let name = t.spec().name.clone();
+                if name.starts_with(&prefix) {
+                    map.insert(name, t);
+                }
+            }
+        }
+    }
+
+    /// A tool by name: built in, or one of the workspace's external tools.
+    fn find(&self, ws: WorkspaceId, name: &str) -> Option<Arc<dyn Tool>> {
+        self.tools.get(name).cloned().or_else(|| {
+            self.external
+                .read()
+                .ok()?
+                .get(&ws)
+                .and_then(|m| m.get(name).cloned())
+        })
+    }
+
+    /// Every tool the workspace can use: the built-in ones, then its external ones.
+    pub fn specs_in(&self, ws: WorkspaceId) -> Vec<ToolSpec> {
+        let mut out: Vec<ToolSpec> = self.tools.values().map(|t| t.spec().clone()).collect();
+        if let Ok(all) = self.external.read()
+            && let Some(m) = all.get(&ws)
+        {
+            out.extend(m.values().map(|t| t.spec().clone()));
+        }
+        out
+    }
+
+    /// A tool's spec in the workspace.
+    pub fn spec_in(&self, ws: WorkspaceId, name: &str) -> Option<ToolSpec> {
+        self.find(ws, name).map(|t| t.spec().clone())
+    }
+
+    pub fn check_args(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        args: &serde_json::Value,
+    ) -> Result<(), ToolError> {
+        self.find(ws, name)
             .ok_or_else(|| ToolError::Failed(format!("there is no tool named {name}")))?
             .check_args(args)
     }
@@ -253,8 +312,7 @@ impl ToolRegistry {
         args: serde_json::Value,
     ) -> ToolResult {
         let tool = self
-            .tools
-            .get(name)
+            .find(ctx.workspace, name)
             .ok_or_else(|| ToolError::Failed(format!("there is no tool named {name}")))?;
         let a = tool.spec().annotations;
         if !a.read_only {

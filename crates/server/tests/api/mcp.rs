@@ -211,3 +211,62 @@ async fn a_conversation_token_gets_the_customers_view() {
         "{conv_look}"
     );
 }
+
+#[tokio::test]
+async fn external_servers_are_validated_stored_and_report_their_health() {
+    let app = TestApp::spawn().await;
+    let put = |body: Value| {
+        app.http
+            .put(app.url("/v1/mcp/servers"))
+            .bearer_auth(&app.api_key)
+            .json(&body)
+            .send()
+    };
+    let bad = put(json!({"servers": [
+        {"name": "Bad Name", "transport": {"type": "stdio", "command": "x"}},
+        {"name": "dup", "transport": {"type": "http", "url": "ftp://nope"}},
+        {"name": "dup", "transport": {"type": "stdio", "command": "y"}}
+    ]}))
+    .await
+    .expect("send");
+    let problem = assert_problem(bad, 422, "invalid_body").await;
+    let detail = problem["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("Bad Name")
+            && detail.contains("ftp://nope")
+            && detail.contains("used twice"),
+        "{detail}"
+    );
+
+    // An unreachable server is stored and reported, with no tools.
+    let res = put(json!({"servers": [
+        {"name": "crm", "transport": {"type": "http", "url": "http://127.0.0.1:9/mcp", "bearer_token": "s3cret"}, "timeout_seconds": 2}
+    ]}))
+    .await
+    .expect("send");
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["health"][0]["name"], "crm");
+    assert_eq!(body["health"][0]["connected"], false);
+    assert!(body["health"][0]["error"].as_str().is_some());
+    let listed: Value = app
+        .get("/v1/mcp/servers", Some(&app.api_key))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["servers"][0]["name"], "crm");
+    assert_eq!(
+        listed["servers"][0]["transport"]["bearer_token"], "********",
+        "secrets are masked"
+    );
+    assert_eq!(listed["health"][0]["connected"], false);
+    // Customers cannot see or change them.
+    let conv = app.create_conversation().await;
+    assert_problem(
+        app.get("/v1/mcp/servers", Some(&conv.token)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+}
