@@ -71,8 +71,10 @@ enum Command {
     /// as staff of one workspace: the local operator's trust.
     Mcp {
         /// Workspace slug.
-        #[arg(long, default_value = "default")]
+        #[arg(long, default_value = "default", global = true)]
         workspace: String,
+        #[command(subcommand)]
+        command: Option<McpCommand>,
     },
     /// Train the models Concierge ships.
     Train {
@@ -86,6 +88,40 @@ enum TrainCommand {
     /// The input guard's classifier and thresholds, from attack and benign files; writes the
     /// model file the binary ships (`crates/understand/assets/guardrail.json`).
     Guardrails(guardrails::TrainArgs),
+}
+
+#[derive(Subcommand)]
+enum McpCommand {
+    /// The workspace's external MCP servers, whose tools the agent uses as `<server>.<tool>`.
+    Servers {
+        #[command(subcommand)]
+        command: ServersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServersCommand {
+    /// Connect to each configured server and show its health and tools.
+    List,
+    /// Add (or replace) a server: a stdio command or a Streamable HTTP URL.
+    Add {
+        /// `[a-z0-9_-]{1,32}`, the prefix of its tools.
+        name: String,
+        /// Command to start (stdio); its arguments follow `--`.
+        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+        command: Option<String>,
+        /// Streamable HTTP endpoint.
+        #[arg(long)]
+        url: Option<String>,
+        /// Bearer token for the HTTP endpoint.
+        #[arg(long, requires = "url")]
+        bearer_token: Option<String>,
+        /// Arguments of the command.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Remove a server (its tools leave the registry).
+    Remove { name: String },
 }
 
 #[derive(Subcommand)]
@@ -250,7 +286,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             init_logging(&config);
             demo::run(config, args).await?;
         }
-        Command::Mcp { workspace } => {
+        Command::Mcp {
+            workspace,
+            command: Some(McpCommand::Servers { command }),
+        } => mcp_servers(&load_config(cli.config.as_ref())?, &workspace, command).await?,
+        Command::Mcp {
+            workspace,
+            command: None,
+        } => {
             let config = load_config(cli.config.as_ref())?;
             // stdout carries the protocol: logs go to stderr (as always).
             init_logging(&config);
@@ -408,4 +451,83 @@ fn config_check(path: Option<&PathBuf>) -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// `concierge mcp servers …`: edits the workspace's external MCP servers in the store and
+/// connects to them to show their health (as `PUT /v1/mcp/servers` does).
+async fn mcp_servers(
+    config: &concierge_config::Config,
+    workspace: &str,
+    command: ServersCommand,
+) -> anyhow::Result<()> {
+    use concierge_mcp::client::{ExternalServers, ServerSpec, ServerTransport};
+    init_logging(config);
+    let store = concierge_server::open_store(config).await?;
+    let ws = store
+        .workspace_by_slug(workspace)
+        .await?
+        .with_context(|| format!("no workspace {workspace:?}"))?;
+    let kb = concierge_server::open_knowledge(config, store.clone()).await?;
+    let service = std::sync::Arc::new(concierge_server::build_service(config, store, kb)?);
+    let servers = ExternalServers::new(service);
+    let mut settings = servers.get(ws.id).await.map_err(anyhow::Error::msg)?;
+    let health = match command {
+        ServersCommand::List => servers.load(ws.id).await.map_err(anyhow::Error::msg)?,
+        ServersCommand::Add {
+            name,
+            command,
+            url,
+            bearer_token,
+            args,
+        } => {
+            let transport = match (command, url) {
+                (Some(command), _) => ServerTransport::Stdio {
+                    command,
+                    args,
+                    env: Default::default(),
+                },
+                (None, Some(url)) => ServerTransport::Http { url, bearer_token },
+                (None, None) => anyhow::bail!("give --command or --url"),
+            };
+            settings.servers.retain(|s| s.name != name);
+            settings.servers.push(ServerSpec {
+                name,
+                transport,
+                timeout_seconds: 20,
+                max_output_bytes: 64 * 1024,
+            });
+            servers
+                .put(ws.id, &settings)
+                .await
+                .map_err(|p| anyhow::anyhow!(p.join("; ")))?
+        }
+        ServersCommand::Remove { name } => {
+            let before = settings.servers.len();
+            settings.servers.retain(|s| s.name != name);
+            anyhow::ensure!(settings.servers.len() < before, "no server named {name:?}");
+            servers
+                .put(ws.id, &settings)
+                .await
+                .map_err(|p| anyhow::anyhow!(p.join("; ")))?
+        }
+    };
+    if health.is_empty() {
+        println!("no external MCP servers in workspace {workspace:?}");
+    }
+    for h in &health {
+        match &h.error {
+            None => println!(
+                "{}  connected ({})  {} tool(s): {}",
+                h.name,
+                h.protocol_version.as_deref().unwrap_or("?"),
+                h.tools.len(),
+                h.tools.join(", ")
+            ),
+            Some(e) => println!("{}  unavailable: {e}", h.name),
+        }
+        for s in &h.skipped {
+            println!("    skipped {s}");
+        }
+    }
+    Ok(())
 }
