@@ -104,13 +104,44 @@ impl ServerSpec {
     }
 }
 
+/// Our side of a client session: announces Concierge and notes `tools/list_changed`.
+#[derive(Clone)]
+struct Listener {
+    info: ClientConfig,
+    changed: Arc<tokio::sync::Notify>,
+}
+
+impl rmcp::ClientHandler for Listener {
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+
+    async fn on_tool_list_changed(&self, _cx: rmcp::service::NotificationContext<RoleClient>) {
+        self.changed.notify_one();
+    }
+}
+
+/// The tools a server offers, split into usable ones and skipped ones (with why).
+struct Discovered {
+    tools: Vec<rmcp::model::Tool>,
+    skipped: Vec<String>,
+}
+
 /// A live connection to one external server and the tools it offered.
 pub struct Connection {
     pub spec: ServerSpec,
-    client: RunningService<RoleClient, ClientConfig>,
-    tools: Vec<rmcp::model::Tool>,
-    /// Tools skipped at discovery, with why (bad name or schema).
-    pub skipped: Vec<String>,
+    client: RunningService<RoleClient, Listener>,
+    discovered: std::sync::RwLock<Discovered>,
+    /// Notified when the server says its tool list changed.
+    changed: Arc<tokio::sync::Notify>,
+    /// Notified when this connection is dropped (ends its watcher).
+    gone: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.gone.notify_one();
+    }
 }
 
 impl Connection {
@@ -120,10 +151,14 @@ impl Connection {
             server: spec.name.clone(),
             message,
         };
-        let config = ClientConfig::new(
-            ClientCapabilities::default(),
-            Implementation::new("concierge", env!("CARGO_PKG_VERSION")),
-        );
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let config = Listener {
+            info: ClientConfig::new(
+                ClientCapabilities::default(),
+                Implementation::new("concierge", env!("CARGO_PKG_VERSION")),
+            ),
+            changed: changed.clone(),
+        };
         let client = match &spec.transport {
             ServerTransport::Stdio { command, args, env } => {
                 let cmd = tokio::process::Command::new(command).configure(|c| {
@@ -136,54 +171,79 @@ impl Connection {
                     .map_err(|e| fail(e.to_string()))?
             }
             ServerTransport::Http { url, bearer_token } => {
-                let mut c = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.clone());
-                if let Some(t) = bearer_token {
-                    c = c.auth_header(t.clone());
-                }
-                let transport = StreamableHttpClientTransport::from_config(c);
-                config
+                let transport = || {
+                    let mut c = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.clone());
+                    if let Some(t) = bearer_token {
+                        c = c.auth_header(t.clone());
+                    }
+                    StreamableHttpClientTransport::from_config(c)
+                };
+                // The 2026-07-28 discovery first; a server that answers it without a version we
+                // share, or not at all, gets the initialize handshake.
+                match config
+                    .clone()
                     .serve_with_lifecycle(
-                        transport,
+                        transport(),
                         ClientLifecycleMode::Auto {
                             preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
                             legacy_version: Some(rmcp::model::ProtocolVersion::V_2025_11_25),
                         },
                     )
                     .await
-                    .map_err(|e| fail(e.to_string()))?
+                {
+                    Ok(c) => c,
+                    Err(first) => config.serve(transport()).await.map_err(|e| {
+                        fail(format!("{e} (after server/discover failed: {first})"))
+                    })?,
+                }
             }
         };
-        let all = client
-            .list_all_tools()
+        let discovered = discover(&spec.name, &client)
             .await
             .map_err(|e| fail(format!("tools/list: {e}")))?;
-        let mut tools = Vec::new();
-        let mut skipped = Vec::new();
-        for t in all {
-            let local = format!("{}.{}", spec.name, t.name);
-            let valid_name = !t.name.is_empty()
-                && t.name.len() <= 64
-                && t.name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-            let object = t.input_schema.get("type").and_then(Value::as_str) == Some("object");
-            if valid_name && object {
-                tools.push(t);
-            } else {
-                skipped.push(format!("{local}: invalid name or input schema"));
-            }
-        }
         Ok(Arc::new(Self {
             spec,
             client,
-            tools,
-            skipped,
+            discovered: std::sync::RwLock::new(discovered),
+            changed,
+            gone: Arc::new(tokio::sync::Notify::new()),
         }))
     }
 
+    /// Lists the server's tools again (after `tools/list_changed`).
+    pub async fn refresh(&self) -> Result<(), ClientError> {
+        let d =
+            discover(&self.spec.name, &self.client)
+                .await
+                .map_err(|e| ClientError::Connect {
+                    server: self.spec.name.clone(),
+                    message: format!("tools/list: {e}"),
+                })?;
+        if let Ok(mut current) = self.discovered.write() {
+            *current = d;
+        }
+        Ok(())
+    }
+
+    /// Whether the transport died (the server exited or the connection broke).
+    pub fn is_closed(&self) -> bool {
+        self.client.is_transport_closed()
+    }
+
+    /// Tools skipped at discovery, with why (bad name or schema).
+    pub fn skipped(&self) -> Vec<String> {
+        self.discovered
+            .read()
+            .map(|d| d.skipped.clone())
+            .unwrap_or_default()
+    }
+
     /// The tools as the server described them.
-    pub fn tools(&self) -> &[rmcp::model::Tool] {
-        &self.tools
+    pub fn tools(&self) -> Vec<rmcp::model::Tool> {
+        self.discovered
+            .read()
+            .map(|d| d.tools.clone())
+            .unwrap_or_default()
     }
 
     /// The negotiated protocol version.
@@ -195,7 +255,7 @@ impl Connection {
 
     /// Each tool as a registry tool named `<server>.<tool>`.
     pub fn registry_tools(self: &Arc<Self>) -> Vec<Arc<dyn Tool>> {
-        self.tools
+        self.tools()
             .iter()
             .map(|t| {
                 let a = t.annotations.clone().unwrap_or_default();
@@ -280,11 +340,10 @@ impl Connection {
         })
     }
 
-    /// Closes the connection (a child process is stopped).
+    /// Closes the connection (a child process is stopped), even while registry tools still
+    /// hold it: their calls fail from then on.
     pub async fn close(self: Arc<Self>) {
-        if let Ok(c) = Arc::try_unwrap(self) {
-            let _ = c.client.cancel().await;
-        }
+        self.client.cancellation_token().cancel();
     }
 }
 
@@ -462,10 +521,11 @@ impl ExternalServers {
                         connected: true,
                         protocol_version: c.protocol_version(),
                         tools: names,
-                        skipped: c.skipped.clone(),
+                        skipped: c.skipped(),
                         error: None,
                         checked_at,
                     });
+                    self.watch(ws, &c);
                     connections.insert(key, c);
                 }
                 Err(e) => {
@@ -487,6 +547,31 @@ impl ExternalServers {
             h.insert(ws, health.clone());
         }
         Ok(health)
+    }
+
+    /// Re-lists a server's tools whenever it announces a change, until the connection goes.
+    fn watch(&self, ws: concierge_core::WorkspaceId, connection: &Arc<Connection>) {
+        let weak = Arc::downgrade(connection);
+        let changed = connection.changed.clone();
+        let gone = connection.gone.clone();
+        let service = self.service.clone();
+        let name = connection.spec.name.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = gone.notified() => return,
+                    _ = changed.notified() => {}
+                }
+                let Some(c) = weak.upgrade() else { return };
+                match c.refresh().await {
+                    Ok(()) => {
+                        tracing::info!(server = %name, "MCP server's tools changed: re-listed");
+                        service.tools.set_external(ws, &name, c.registry_tools());
+                    }
+                    Err(e) => tracing::warn!(server = %name, error = %e, "cannot re-list tools"),
+                }
+            }
+        });
     }
 
     /// The last known health of the workspace's servers.
@@ -524,7 +609,7 @@ impl ExternalServers {
                 let connections = self.connections.lock().await;
                 let dead = connections
                     .iter()
-                    .filter(|(_, c)| c.client.is_transport_closed())
+                    .filter(|(_, c)| c.is_closed())
                     .map(|((ws, _), _)| *ws);
                 let failing = self
                     .health
@@ -548,4 +633,28 @@ impl ExternalServers {
             delay = (delay * 2).min(Duration::from_secs(300));
         }
     }
+}
+
+/// Every tool of the server across pages, minus those with an invalid name or input schema.
+async fn discover(
+    server: &str,
+    client: &RunningService<RoleClient, Listener>,
+) -> Result<Discovered, rmcp::ServiceError> {
+    let all = client.list_all_tools().await?;
+    let mut tools = Vec::new();
+    let mut skipped = Vec::new();
+    for t in all {
+        let valid_name = !t.name.is_empty()
+            && t.name.len() <= 64
+            && t.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        let object = t.input_schema.get("type").and_then(Value::as_str) == Some("object");
+        if valid_name && object {
+            tools.push(t);
+        } else {
+            skipped.push(format!("{server}.{}: invalid name or input schema", t.name));
+        }
+    }
+    Ok(Discovered { tools, skipped })
 }

@@ -132,7 +132,11 @@ async fn the_reference_server_over_stdio_becomes_registry_tools() {
         .await
         .expect("connect");
     assert_eq!(connection.protocol_version().as_deref(), Some("2025-11-25"));
-    assert!(connection.skipped.is_empty(), "{:?}", connection.skipped);
+    assert!(
+        connection.skipped().is_empty(),
+        "{:?}",
+        connection.skipped()
+    );
     exercise(&connection, &w).await;
 }
 
