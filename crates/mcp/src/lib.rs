@@ -205,10 +205,10 @@ impl ConciergeMcp {
             Caller::Staff { workspace } => {
                 let named = match args.remove(CUSTOMER_ARG) {
                     Some(Value::String(s)) => Some(s),
+                    // Input errors are tool results, so a model can correct its call.
                     Some(_) => {
-                        return Err(McpError::invalid_params(
-                            "`customer` is the customer's external id, a string",
-                            None,
+                        return Ok(failure(
+                            "`customer` is the customer's external id, a string".into(),
                         ));
                     }
                     None => None,
@@ -231,10 +231,9 @@ impl ConciergeMcp {
                     // Only the knowledge search does without: it then reads public documents.
                     None if !needs_customer(spec) => CustomerId(uuid::Uuid::nil()),
                     None => {
-                        return Err(McpError::invalid_params(
-                            format!("{name} needs `customer` (the customer's external id)"),
-                            None,
-                        ));
+                        return Ok(failure(format!(
+                            "{name} needs `customer` (the customer's external id)"
+                        )));
                     }
                 };
                 ToolContext {

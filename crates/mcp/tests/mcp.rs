@@ -142,9 +142,12 @@ async fn staff_list_search_and_act_for_a_named_customer() {
         order.structured_content.as_ref().unwrap()["status"],
         "processing"
     );
-    // Without a customer: a protocol error (the arguments do not fit the tool).
-    let err = call(&client, "get_order", json!({"order_number": "A-1043"})).await;
-    assert!(err.is_err(), "{err:?}");
+    // Without a customer: an input error, reported as a tool result the caller can act on.
+    let err = call(&client, "get_order", json!({"order_number": "A-1043"}))
+        .await
+        .expect("a result");
+    assert_eq!(err.is_error, Some(true));
+    assert!(text(&err).contains("needs `customer`"), "{}", text(&err));
     // An unknown customer: a tool failure the caller reads.
     let nobody = call(
         &client,

@@ -44,7 +44,16 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(req).instrument(span.clone()).await;
     let status = response.status();
-    let mut response = if status.is_client_error() || status.is_server_error() {
+    // The MCP transport answers in JSON-RPC (its clients parse that); everything else in
+    // problem+json. Our own 401 in front of it is problem+json already.
+    let transport_error = (path == "/mcp" || path.starts_with("/mcp/"))
+        && !response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+    let mut response = if (status.is_client_error() || status.is_server_error()) && !transport_error
+    {
         as_problem(response, &request_id).await
     } else {
         response

@@ -75,6 +75,36 @@ pub struct ToolSpec {
     pub annotations: ToolAnnotations,
 }
 
+/// Makes a generated JSON Schema readable by every MCP client: a property whose schema is the
+/// bare `true` (any JSON value, e.g. a `serde_json::Value` field) becomes `{}`, which means the
+/// same but is an object (the TypeScript SDK rejects the whole tool list otherwise), and the
+/// non-standard integer formats (`uint`, `uint32`, …; the bounds are stated by `minimum`) are
+/// dropped.
+pub fn portable_schema(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            if let Some(serde_json::Value::Object(props)) = o.get_mut("properties") {
+                for p in props.values_mut() {
+                    if p.as_bool() == Some(true) {
+                        *p = serde_json::json!({});
+                    }
+                }
+            }
+            if o.get("format")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|f| f.starts_with("uint") || matches!(f, "int8" | "int16" | "int128"))
+            {
+                o.remove("format");
+            }
+            for child in o.values_mut() {
+                portable_schema(child);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(portable_schema),
+        _ => {}
+    }
+}
+
 impl ToolSpec {
     /// A spec whose schemas are generated from the argument and result types.
     pub fn of<A: JsonSchema, R: JsonSchema>(
@@ -83,7 +113,11 @@ impl ToolSpec {
         description: &str,
         annotations: ToolAnnotations,
     ) -> Self {
-        let schema = |s: schemars::Schema| serde_json::to_value(s).unwrap_or_default();
+        let schema = |s: schemars::Schema| {
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            portable_schema(&mut v);
+            v
+        };
         ToolSpec {
             name: name.into(),
             title: title.into(),
@@ -384,4 +418,56 @@ pub(crate) async fn own_order(
                 typed.trim()
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visit(v: &serde_json::Value, at: &str, problems: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                if let Some(serde_json::Value::Object(props)) = o.get("properties") {
+                    for (k, p) in props {
+                        if p.is_boolean() {
+                            problems.push(format!("{at}.properties.{k} is a bare boolean"));
+                        }
+                    }
+                }
+                if let Some(f) = o.get("format").and_then(serde_json::Value::as_str)
+                    && f.starts_with("uint")
+                {
+                    problems.push(format!("{at}: format {f}"));
+                }
+                for (k, c) in o {
+                    visit(c, &format!("{at}.{k}"), problems);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|c| visit(c, at, problems)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_schema_is_portable_to_every_mcp_client() {
+        let mut problems = vec![];
+        for spec in ToolRegistry::builtin().specs() {
+            visit(
+                &spec.input_schema,
+                &format!("{}.input", spec.name),
+                &mut problems,
+            );
+            if let Some(out) = &spec.output_schema {
+                visit(out, &format!("{}.output", spec.name), &mut problems);
+            }
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+        // get_order's free-form shipping address is an empty schema, not `true`.
+        let order = ToolRegistry::builtin()
+            .spec("get_order")
+            .cloned()
+            .expect("get_order");
+        let out = order.output_schema.expect("output schema");
+        assert_eq!(out["properties"]["shipping_address"], serde_json::json!({}));
+    }
 }

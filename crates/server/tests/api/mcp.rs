@@ -168,6 +168,22 @@ async fn staff_search_the_knowledge_base_over_mcp() {
     )
     .await;
     assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+    // The transport's own errors stay the transport's (not rewritten into problem+json).
+    let stale = post(
+        &app,
+        Some(&app.api_key),
+        Some("no-such-session"),
+        json!({"jsonrpc": "2.0", "id": 6, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(stale.status(), 404);
+    let ct = stale
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(!ct.starts_with("application/problem+json"), "{ct}");
 }
 
 #[tokio::test]
