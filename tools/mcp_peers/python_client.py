@@ -56,6 +56,11 @@ async def main() -> None:
         first = resources.resources[0]
         read = await client.read_resource(first.uri)
         prompt = await client.get_prompt("answer_support_question", {"question": "How do I reset my password?"})
+        # 2026-07-28: the change-notification subscription is acknowledged with what it honours.
+        listened = None
+        if client.protocol_version >= "2026-07-28":
+            async with client.listen(tools_list_changed=True) as sub:
+                listened = bool(sub.honored.tools_list_changed)
         print(
             json.dumps(
                 {
@@ -68,6 +73,7 @@ async def main() -> None:
                     "resources": len(resources.resources),
                     "resource_text_starts": read.contents[0].text[:60],
                     "prompt_mentions_passage": "[1]" in prompt.messages[0].content.text,
+                    "listen_honours_tools_list_changed": listened,
                 }
             )
         )

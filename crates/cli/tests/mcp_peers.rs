@@ -94,6 +94,16 @@ fn check(seen: &Value, version: &str) {
             .starts_with("# ")
     );
     assert_eq!(seen["prompt_mentions_passage"], true);
+    // `subscriptions/listen` exists only from 2026-07-28 on.
+    let listened = if version == "2026-07-28" {
+        Value::Bool(true)
+    } else {
+        Value::Null
+    };
+    assert_eq!(
+        seen["listen_honours_tools_list_changed"], listened,
+        "{seen}"
+    );
 }
 
 #[test]

@@ -549,6 +549,16 @@ impl ServerHandler for ConciergeMcp {
         )
     }
 
+    /// 2026-07-28 clients subscribe to change notifications with `subscriptions/listen`: the
+    /// subscription is accepted for what the server advertises (the SDK's default `listen`
+    /// holds it open until the client cancels; the tool list itself does not change).
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
     fn get_tool(&self, name: &str) -> Option<Tool> {
         // Used by the transport to check request headers; the staff view is the wider one.
         self.tools_for(Caller::Staff {
