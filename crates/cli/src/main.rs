@@ -97,6 +97,21 @@ enum McpCommand {
         #[command(subcommand)]
         command: ServersCommand,
     },
+    /// Connect to an MCP server as Concierge's client does, list its tools and optionally call
+    /// one (a diagnostic; also what the conformance suite's client scenarios drive).
+    Probe {
+        /// Call this tool after listing.
+        #[arg(long)]
+        call: Option<String>,
+        /// An argument of the call, `key=value` (the value read as JSON when it parses).
+        #[arg(long = "arg")]
+        args: Vec<String>,
+        /// Bearer token for the server.
+        #[arg(long)]
+        bearer_token: Option<String>,
+        /// The server: a Streamable HTTP URL.
+        url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -290,6 +305,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             workspace,
             command: Some(McpCommand::Servers { command }),
         } => mcp_servers(&load_config(cli.config.as_ref())?, &workspace, command).await?,
+        Command::Mcp {
+            command:
+                Some(McpCommand::Probe {
+                    call,
+                    args,
+                    bearer_token,
+                    url,
+                }),
+            ..
+        } => mcp_probe(url, bearer_token, call, args).await?,
         Command::Mcp {
             workspace,
             command: None,
@@ -529,5 +554,49 @@ async fn mcp_servers(
             println!("    skipped {s}");
         }
     }
+    Ok(())
+}
+
+/// `concierge mcp probe URL`: connects like the agent's MCP client, prints the negotiated
+/// version and the tools, and calls one when asked.
+async fn mcp_probe(
+    url: String,
+    bearer_token: Option<String>,
+    call: Option<String>,
+    args: Vec<String>,
+) -> anyhow::Result<()> {
+    use concierge_mcp::client::{Connection, ServerSpec, ServerTransport};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let connection = Connection::connect(ServerSpec {
+        name: "probe".into(),
+        transport: ServerTransport::Http { url, bearer_token },
+        timeout_seconds: 30,
+        max_output_bytes: 1 << 20,
+    })
+    .await?;
+    println!(
+        "protocol {}",
+        connection.protocol_version().unwrap_or_else(|| "?".into())
+    );
+    for t in connection.tools() {
+        println!("tool {}", t.name);
+    }
+    if let Some(tool) = call {
+        let mut object = serde_json::Map::new();
+        for a in args {
+            let (k, v) = a
+                .split_once('=')
+                .with_context(|| format!("--arg {a:?} is not key=value"))?;
+            let value =
+                serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.into()));
+            object.insert(k.to_string(), value);
+        }
+        let result = connection
+            .call(&tool, serde_json::Value::Object(object))
+            .await
+            .map_err(|e| anyhow::anyhow!("{tool}: {e}"))?;
+        println!("result {result}");
+    }
+    connection.close().await;
     Ok(())
 }

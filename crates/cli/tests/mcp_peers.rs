@@ -242,4 +242,86 @@ fn the_mcp_conformance_suite_and_inspector_work_with_concierge() {
     ] {
         assert!(stdout.contains(scenario), "{scenario} ran: {stdout}");
     }
+
+    // Client mode: the suite starts its own test server per scenario and runs our client
+    // (`concierge mcp probe`, the agent's MCP client) against it. Not run: the elicitation and
+    // OAuth scenarios (Concierge's client offers no elicitation and uses bearer tokens).
+    let binary = env!("CARGO_BIN_EXE_concierge");
+    for (scenario, command) in [
+        ("initialize", format!("{binary} mcp probe")),
+        (
+            "tools_call",
+            format!("{binary} mcp probe --call add_numbers --arg a=2 --arg b=40"),
+        ),
+        (
+            "sse-retry",
+            format!("{binary} mcp probe --call test_reconnection"),
+        ),
+    ] {
+        let out = Command::new(&node)
+            .arg(prefix.join("node_modules/@modelcontextprotocol/conformance/dist/index.js"))
+            .args(["client", "--command", &command, "--scenario", scenario])
+            .current_dir(&prefix)
+            .output()
+            .expect("run the conformance suite (client mode)");
+        // The verdict goes to stderr or stdout depending on the version: read both.
+        let stdout = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && stdout.contains("OVERALL: PASSED"),
+            "client scenario {scenario} ({}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // The MCP Inspector's CLI, straight at /mcp with the bearer header, in both eras.
+    let inspector =
+        prefix.join("node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js");
+    let url = format!("{}/mcp", demo.base);
+    let auth = format!("Authorization: Bearer {}", demo.key);
+    let inspect = |args: &[&str]| -> String {
+        let out = Command::new(&node)
+            .arg(&inspector)
+            .args(["--cli", &url, "--transport", "http", "--header", &auth])
+            .args(args)
+            .current_dir(&prefix)
+            .output()
+            .expect("run the inspector");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "inspector {args:?}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    for era in [&[][..], &["--protocol-era", "modern"][..]] {
+        let listed: Value =
+            serde_json::from_str(&inspect(&[era, &["--method", "tools/list"]].concat()))
+                .expect("tools/list JSON");
+        let names: Vec<&str> = listed["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"search_knowledge") && names.contains(&"open_ticket"),
+            "{names:?}"
+        );
+        let call = [
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "search_knowledge",
+            "--tool-arg",
+            "query=reset password",
+        ];
+        let called = inspect(&[era, &call[..]].concat());
+        assert!(called.contains("Reset your password"), "{called}");
+    }
 }

@@ -153,10 +153,13 @@ impl Connection {
         };
         let changed = Arc::new(tokio::sync::Notify::new());
         let config = Listener {
+            // The initialize handshake names the newest handshake-era revision; 2026-07-28 is
+            // negotiated by `server/discover`, never by initialize.
             info: ClientConfig::new(
                 ClientCapabilities::default(),
                 Implementation::new("concierge", env!("CARGO_PKG_VERSION")),
-            ),
+            )
+            .with_protocol_version(rmcp::model::ProtocolVersion::V_2025_11_25),
             changed: changed.clone(),
         };
         let client = match &spec.transport {
