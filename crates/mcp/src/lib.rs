@@ -348,7 +348,14 @@ fn registry_tool(spec: &ToolSpec, staff: bool) -> Tool {
         }
     }
     let a = spec.annotations;
-    let mut tool = Tool::new(spec.name.clone(), spec.description.clone(), object(schema))
+    // The registry describes tools for the agent, whose writes the customer confirms first;
+    // over MCP the caller's own call is the decision, so that sentence would mislead.
+    let description = spec
+        .description
+        .replace(" The customer confirms it before it runs.", "")
+        .trim()
+        .to_string();
+    let mut tool = Tool::new(spec.name.clone(), description, object(schema))
         .with_title(spec.title.clone())
         .with_annotations(
             ToolAnnotations::new()

@@ -105,6 +105,16 @@ async fn staff_list_search_and_act_for_a_named_customer() {
         Some(true)
     );
     let cancel = tool(&tools, "cancel_order");
+    // Over MCP the caller's call is the decision: no promise of a confirmation step.
+    assert!(
+        !cancel
+            .description
+            .as_deref()
+            .unwrap_or("")
+            .contains("confirms"),
+        "{:?}",
+        cancel.description
+    );
     assert_eq!(
         cancel.annotations.as_ref().unwrap().destructive_hint,
         Some(true)
