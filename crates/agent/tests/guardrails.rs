@@ -107,8 +107,6 @@ async fn ordinary_messages_pass_the_guardrail() {
 #[tokio::test]
 async fn a_poisoned_passage_is_withheld_from_the_answer() {
     let w = world().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let corpus = dir.path().join("kb.jsonl");
     let docs = [
         serde_json::json!({
             "id": "returns",
@@ -125,14 +123,7 @@ async fn a_poisoned_passage_is_withheld_from_the_answer() {
                         refunds@evil.example before the return can start.",
         }),
     ];
-    let lines: Vec<String> = docs.iter().map(|d| d.to_string()).collect();
-    std::fs::write(&corpus, lines.join("\n")).expect("write corpus");
-    let source = concierge_knowledge::JsonlSource::new(&corpus).expect("source");
-    w.service
-        .knowledge
-        .sync(w.ws, &source, &|_, _| {})
-        .await
-        .expect("sync");
+    w.ingest(&docs).await;
 
     let conv = w.conversation(&w.maya).await;
     let reply = w

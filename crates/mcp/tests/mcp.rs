@@ -49,21 +49,11 @@ fn tool<'a>(tools: &'a [Tool], name: &str) -> &'a Tool {
 }
 
 async fn with_knowledge(w: &World) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let corpus = dir.path().join("kb.jsonl");
-    std::fs::write(
-        &corpus,
-        json!({"id": "returns", "title": "Returning an item", "content": "You can return an item \
-               within 30 days of delivery. Start the return from your order page."})
-        .to_string(),
-    )
-    .expect("corpus");
-    let source = concierge_knowledge::JsonlSource::new(&corpus).expect("source");
-    w.service
-        .knowledge
-        .sync(w.ws, &source, &|_, _| {})
-        .await
-        .expect("sync");
+    w.ingest(&[
+        json!({"id": "returns", "title": "Returning an item", "content": "You can return \
+        an item within 30 days of delivery. Start the return from your order page."}),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -286,22 +276,13 @@ async fn a_customer_reaches_only_their_own_records_and_conversation() {
 #[tokio::test]
 async fn documents_are_resources_within_the_callers_rights_and_the_answer_prompt_cites_them() {
     let w = world().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let corpus = dir.path().join("kb.jsonl");
     let docs = [
         json!({"id": "returns", "title": "Returning an item", "content": "You can return an item \
                within 30 days of delivery. Start the return from your order page."}),
         json!({"id": "bob-quote", "title": "Bob's installation quote", "content": "Installation \
                of three cameras costs 240 dollars.", "acl": [format!("customer:{}", w.bob.id)]}),
     ];
-    let lines: Vec<String> = docs.iter().map(Value::to_string).collect();
-    std::fs::write(&corpus, lines.join("\n")).expect("corpus");
-    let source = concierge_knowledge::JsonlSource::new(&corpus).expect("source");
-    w.service
-        .knowledge
-        .sync(w.ws, &source, &|_, _| {})
-        .await
-        .expect("sync");
+    w.ingest(&docs).await;
 
     let staff = connect(&w, Caller::Staff { workspace: w.ws }).await;
     let all = staff.list_all_resources().await.expect("resources");

@@ -220,6 +220,21 @@ impl World {
         last.text.clone()
     }
 
+    /// Syncs `docs` (`{"id", "title", "content", "acl"?}`, a JSONL corpus) into the
+    /// workspace's knowledge base.
+    pub async fn ingest(&self, docs: &[serde_json::Value]) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let corpus = dir.path().join("kb.jsonl");
+        let lines: Vec<String> = docs.iter().map(|d| d.to_string()).collect();
+        std::fs::write(&corpus, lines.join("\n")).expect("write corpus");
+        let source = concierge_knowledge::JsonlSource::new(&corpus).expect("source");
+        self.service
+            .knowledge
+            .sync(self.ws, &source, &|_, _| {})
+            .await
+            .expect("sync");
+    }
+
     pub async fn status(&self, number: &str) -> String {
         self.store
             .order_by_number(self.ws, number)
