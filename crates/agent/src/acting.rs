@@ -26,7 +26,7 @@ impl Service {
         settings: &ProcedureSettings,
     ) -> ServiceResult<()> {
         settings
-            .validate(&self.tools)
+            .validate(&self.tools, ws)
             .map_err(|problems| ServiceError::Invalid(problems.join("; ")))?;
         let value =
             serde_json::to_value(settings).map_err(|e| ServiceError::Invalid(e.to_string()))?;

@@ -172,8 +172,9 @@ fn truthy(expr: &str, vars: &serde_json::Value) -> Result<bool, String> {
 }
 
 impl ProcedureSettings {
-    /// Checks every template and condition compiles and every tool exists; all problems at once.
-    pub fn validate(&self, tools: &ToolRegistry) -> Result<(), Vec<String>> {
+    /// Checks every template and condition compiles and every tool exists in the workspace
+    /// (built in, or from one of its MCP servers); all problems at once.
+    pub fn validate(&self, tools: &ToolRegistry, ws: WorkspaceId) -> Result<(), Vec<String>> {
         let mut problems = vec![];
         let mut names = std::collections::HashSet::new();
         for p in &self.procedures {
@@ -186,7 +187,7 @@ impl ProcedureSettings {
             if p.steps.is_empty() {
                 problems.push(format!("procedure {} has no steps", p.name));
             }
-            validate_steps(&p.name, &p.steps, tools, &mut problems);
+            validate_steps(&p.name, &p.steps, (tools, ws), &mut problems);
         }
         if problems.is_empty() {
             Ok(())
@@ -207,7 +208,12 @@ impl ProcedureSettings {
     }
 }
 
-fn validate_steps(proc: &str, steps: &[Step], tools: &ToolRegistry, out: &mut Vec<String>) {
+fn validate_steps(
+    proc: &str,
+    steps: &[Step],
+    tools: (&ToolRegistry, WorkspaceId),
+    out: &mut Vec<String>,
+) {
     let template = |t: &str, out: &mut Vec<String>| {
         if let Err(e) = jinja().template_from_str(t) {
             out.push(format!("procedure {proc}: template {t:?}: {e}"));
@@ -233,7 +239,7 @@ fn validate_steps(proc: &str, steps: &[Step], tools: &ToolRegistry, out: &mut Ve
                 }
             }
             Step::Call(c) => {
-                if tools.spec(&c.tool).is_none() {
+                if tools.0.spec_in(tools.1, &c.tool).is_none() {
                     out.push(format!("procedure {proc}: unknown tool {}", c.tool));
                 }
                 for v in c.args.values() {
@@ -888,7 +894,7 @@ impl Runner<'_> {
             args.insert(k.clone(), value);
         }
         let args = serde_json::Value::Object(args);
-        let spec = self.tools.spec(&c.tool);
+        let spec = self.tools.spec_in(self.ctx.workspace, &c.tool);
         let write = spec.is_some_and(|s| !s.annotations.read_only);
         let mut ctx = self.ctx.clone();
         if write {

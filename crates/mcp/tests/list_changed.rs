@@ -72,8 +72,9 @@ impl ServerHandler for Dynamic {
     }
 }
 
-#[tokio::test]
-async fn a_changed_tool_list_is_followed() {
+/// Serves a `Dynamic` server offering `first` over Streamable HTTP; returns it and the
+/// server spec that reaches it.
+async fn serve_dynamic() -> (Dynamic, ServerSpec) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let server = Dynamic::default();
     server.tools.lock().unwrap().push(tool("first"));
@@ -89,9 +90,6 @@ async fn a_changed_tool_list_is_followed() {
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let w = common::world().await;
-    let servers = ExternalServers::new(w.service.clone());
     let spec = ServerSpec {
         name: "dyn".into(),
         transport: ServerTransport::Http {
@@ -101,6 +99,49 @@ async fn a_changed_tool_list_is_followed() {
         timeout_seconds: 5,
         max_output_bytes: 4096,
     };
+    (server, spec)
+}
+
+#[tokio::test]
+async fn a_procedure_calls_a_tool_of_the_workspaces_mcp_server_offline() {
+    let (_server, spec) = serve_dynamic().await;
+    let w = common::world().await;
+    let settings: concierge_agent::procedures::ProcedureSettings = serde_json::from_value(json!({
+        "procedures": [{"name": "lookup", "intent": "order_status", "steps": [
+            {"call": {"tool": "dyn.first", "args": {}, "save_as": "r"}},
+            {"reply": "Looked up with {{ r.called }}."}
+        ]}]
+    }))
+    .expect("procedures");
+    // Before the server is configured, the tool does not exist for the workspace.
+    let refused = w.service.put_procedures(w.ws, &settings).await;
+    assert!(format!("{refused:?}").contains("dyn.first"), "{refused:?}");
+    let servers = ExternalServers::new(w.service.clone());
+    servers
+        .put(
+            w.ws,
+            &McpServers {
+                servers: vec![spec],
+            },
+        )
+        .await
+        .expect("configured");
+    w.service
+        .put_procedures(w.ws, &settings)
+        .await
+        .expect("the discovered tool is known now");
+    let conv = w.conversation(&w.maya).await;
+    let reply = w
+        .say(&conv, "Where is my order?", Some("order_status"))
+        .await;
+    assert_eq!(reply, "Looked up with first.");
+}
+
+#[tokio::test]
+async fn a_changed_tool_list_is_followed() {
+    let (server, spec) = serve_dynamic().await;
+    let w = common::world().await;
+    let servers = ExternalServers::new(w.service.clone());
     let health = servers
         .put(
             w.ws,
