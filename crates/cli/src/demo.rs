@@ -217,7 +217,7 @@ async fn load_understanding(
     let procedures: concierge_agent::procedures::ProcedureSettings =
         serde_json::from_value(read("procedures.json")?).context("demo/procedures.json")?;
     procedures
-        .validate(&concierge_agent::tools::ToolRegistry::builtin())
+        .validate(&concierge_agent::tools::ToolRegistry::builtin(), ws)
         .map_err(|p| anyhow::anyhow!("demo/procedures.json: {}", p.join("; ")))?;
     store
         .put_setting(
