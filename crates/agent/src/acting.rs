@@ -160,22 +160,37 @@ impl Service {
         step_no: &mut u32,
     ) -> ServiceResult<()> {
         for s in &outcome.steps {
-            *step_no += 1;
-            if let StepRecord::ToolCall { tool, ok, .. } = s {
-                metrics::counter!("concierge_tool_calls_total", "tool" => tool.clone(), "ok" => ok.to_string())
-                    .increment(1);
-            }
-            self.record(
-                conversation,
-                EventPayload::AgentStep {
-                    message_id: message,
-                    run: run.to_string(),
-                    step: *step_no,
-                    action: Box::new(s.clone()),
-                },
-            )
-            .await?;
+            self.record_step(conversation, message, run, step_no, s.clone())
+                .await?;
         }
+        Ok(())
+    }
+
+    /// Records one `agent.step` of a run (procedure, planner or guardrail), numbered within
+    /// the turn; a tool call is also counted in the metrics.
+    pub(crate) async fn record_step(
+        &self,
+        conversation: ConversationId,
+        message: MessageId,
+        run: &str,
+        step_no: &mut u32,
+        action: StepRecord,
+    ) -> ServiceResult<()> {
+        *step_no += 1;
+        if let StepRecord::ToolCall { tool, ok, .. } = &action {
+            metrics::counter!("concierge_tool_calls_total", "tool" => tool.clone(), "ok" => ok.to_string())
+                .increment(1);
+        }
+        self.record(
+            conversation,
+            EventPayload::AgentStep {
+                message_id: message,
+                run: run.to_string(),
+                step: *step_no,
+                action: Box::new(action),
+            },
+        )
+        .await?;
         Ok(())
     }
 }

@@ -41,7 +41,9 @@ pub(crate) const GUARD_RUN: &str = "guardrail";
 impl Service {
     /// Whether the guard's classifier can read this deployment's vectors (it was trained on
     /// one embedding model; with another, only its patterns decide).
-    fn guard_embedder(&self) -> Option<&std::sync::Arc<dyn concierge_knowledge::embed::Embedder>> {
+    pub(crate) fn guard_embedder(
+        &self,
+    ) -> Option<&std::sync::Arc<dyn concierge_knowledge::embed::Embedder>> {
         let guard = self.guardrails.guard.as_ref()?;
         self.knowledge
             .pipeline
@@ -131,24 +133,15 @@ impl Service {
         (category, score): (&str, f32),
         step_no: &mut u32,
     ) -> crate::service::ServiceResult<()> {
-        *step_no += 1;
         metrics::counter!("concierge_guardrail_blocks_total", "origin" => origin.to_string(), "category" => category.to_string())
             .increment(1);
-        self.record(
-            conversation,
-            EventPayload::AgentStep {
-                message_id: message,
-                run: GUARD_RUN.into(),
-                step: *step_no,
-                action: Box::new(StepRecord::GuardBlocked {
-                    origin: origin.into(),
-                    source: source.into(),
-                    category: category.into(),
-                    score,
-                }),
-            },
-        )
-        .await?;
-        Ok(())
+        let action = StepRecord::GuardBlocked {
+            origin: origin.into(),
+            source: source.into(),
+            category: category.into(),
+            score,
+        };
+        self.record_step(conversation, message, GUARD_RUN, step_no, action)
+            .await
     }
 }

@@ -442,19 +442,15 @@ pub struct LlmUsage {
 
 impl Run<'_> {
     async fn step(&mut self, action: StepRecord) -> ServiceResult<()> {
-        *self.step_no += 1;
         self.service
-            .record(
+            .record_step(
                 self.conversation.id,
-                EventPayload::AgentStep {
-                    message_id: self.message.id,
-                    run: PLANNER_RUN.into(),
-                    step: *self.step_no,
-                    action: Box::new(action),
-                },
+                self.message.id,
+                PLANNER_RUN,
+                self.step_no,
+                action,
             )
-            .await?;
-        Ok(())
+            .await
     }
 
     fn tools(&self) -> Vec<LlmTool> {
@@ -676,9 +672,10 @@ impl Run<'_> {
             }
             Err(e) => (false, serde_json::json!({ "error": e.to_string() })),
         };
-        metrics::counter!("concierge_tool_calls_total", "tool" => call.name.clone(), "ok" => ok.to_string())
-            .increment(1);
         if let Err(ToolError::Refused(reason)) = &result {
+            // Counted here: `record_step` counts tool calls, and a refusal is recorded as one.
+            metrics::counter!("concierge_tool_calls_total", "tool" => call.name.clone(), "ok" => "false")
+                .increment(1);
             self.step(StepRecord::ToolRefused {
                 tool: call.name.clone(),
                 reason: reason.clone(),

@@ -82,15 +82,16 @@ impl Service {
     ) -> ServiceResult<Analysis> {
         let ws = conversation.workspace_id;
         let model = self.intent_model(ws).await?;
-        // One vector serves the intent model and, for a message of one window, the guardrail.
+        // One vector serves the intent model and, for a message of one window, the guardrail;
+        // it is computed only when one of them can read it.
         let vector = match &self.knowledge.pipeline.embedder {
-            Some(embedder) => embedder
+            Some(embedder) if model.is_some() || self.guard_embedder().is_some() => embedder
                 .embed(&[text.to_string()])
                 .await
                 .map_err(|e| ServiceError::Invalid(format!("embedding: {}", e.0)))?
                 .into_iter()
                 .next(),
-            None => None,
+            _ => None,
         };
         let mut triage = triage(text, model.as_deref().zip(vector.as_deref()));
         triage.guard = self.check_message(text, vector.as_deref()).await;

@@ -581,19 +581,9 @@ impl ServerHandler for ConciergeMcp {
         cx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let caller = self.caller(&cx)?;
-        let start = match request.and_then(|r| r.cursor) {
-            None => 0,
-            Some(c) => c
-                .parse::<usize>()
-                .map_err(|_| McpError::invalid_params("invalid cursor", None))?,
-        };
-        let tools = self.tools_for(caller);
-        if start > tools.len() {
-            return Err(McpError::invalid_params("invalid cursor", None));
-        }
-        let next_cursor = (start + PAGE < tools.len()).then(|| (start + PAGE).to_string());
+        let (tools, next_cursor) = page(self.tools_for(caller), request.and_then(|r| r.cursor))?;
         Ok(ListToolsResult {
-            tools: tools.into_iter().skip(start).take(PAGE).collect(),
+            tools,
             next_cursor,
             ..Default::default()
         })
