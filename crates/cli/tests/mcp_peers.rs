@@ -24,14 +24,20 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A Python with the pinned SDK, created under `target/mcp-peers` on first use.
+/// A Python with the pinned SDK, created under `target/mcp-peers` on first use. Both tests of
+/// this binary need it and run in parallel threads: the environment is made once, under a lock.
 fn python() -> PathBuf {
+    static VENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    VENV.get_or_init(make_venv).clone()
+}
+
+fn make_venv() -> PathBuf {
     let venv = workspace_root().join("target/mcp-peers/venv");
     let python = venv.join("bin/python");
-    let marker = venv.join(PYTHON_SDK);
-    if !marker.exists() {
+    if !venv.join(PYTHON_SDK).exists() {
         let ok = Command::new("python3")
-            .args(["-m", "venv"])
+            // `--clear`: a run interrupted half-way leaves a directory without the marker.
+            .args(["-m", "venv", "--clear"])
             .arg(&venv)
             .status()
             .expect("python3 -m venv")
@@ -40,13 +46,7 @@ fn python() -> PathBuf {
             ok,
             "cannot create a virtual environment (python3-venv installed?)"
         );
-        let ok = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", PYTHON_SDK])
-            .status()
-            .expect("pip")
-            .success();
-        assert!(ok, "cannot install {PYTHON_SDK} from PyPI");
-        std::fs::write(&marker, "").expect("marker");
+        pip_install(&python, PYTHON_SDK);
     }
     python
 }
