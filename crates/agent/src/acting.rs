@@ -146,7 +146,11 @@ impl Service {
             .put_agent_state(conversation.id, state.as_ref())
             .await?;
         if let Some(reason) = o.handoff {
-            self.request_handoff(conversation.id, &reason).await?;
+            self.request_handoff(
+                conversation.id,
+                crate::humans::HandoffRequest::new(HandoffTrigger::Agent, reason),
+            )
+            .await?;
         }
         Ok(true)
     }

@@ -8,6 +8,8 @@
 mod acting;
 mod guarding;
 mod hub;
+pub mod humans;
+pub mod outcomes;
 pub mod planner;
 pub mod procedures;
 mod service;
@@ -17,7 +19,8 @@ mod worker;
 
 pub use guarding::Guardrails;
 pub use hub::LiveHub;
+pub use humans::{CaseFile, HandoffRequest, QueueItem, Suggestion};
 pub use planner::{LlmAgent, LlmUsage, PlannerSettings};
 pub use service::{AgentConfig, SYNC_TASK, Service, ServiceError};
 pub use understanding::{IntentsStatus, TRAIN_INTENTS_TASK, train_intents};
-pub use worker::{run_task_worker, run_workers};
+pub use worker::{run_lease_sweeper, run_task_worker, run_workers};

@@ -843,7 +843,10 @@ impl Run<'_> {
                     .put_agent_state(self.conversation.id, None)
                     .await?;
                 service
-                    .request_handoff(self.conversation.id, &reason)
+                    .request_handoff(
+                        self.conversation.id,
+                        crate::humans::HandoffRequest::new(HandoffTrigger::Agent, reason),
+                    )
                     .await?;
                 Ok(None)
             }

@@ -15,6 +15,8 @@ pub struct AgentConfig {
     /// Attempts before a failing turn is given up.
     pub max_attempts: i32,
     pub workers: usize,
+    /// A person's hold on a claimed conversation (renewed while they are active).
+    pub human_lease_seconds: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +40,6 @@ pub const SYNC_TASK: &str = "knowledge.sync";
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
-pub const HANDOFF_TEXT: &str = "I've asked a person from our team to take over this conversation. \
-They will reply here as soon as they are available; you can keep writing in the meantime.";
 pub const GIVE_UP_TEXT: &str = "Sorry, something went wrong on our side while answering your message. \
 Press \"Talk to a person\" and someone from our team will help you.";
 
@@ -99,7 +99,7 @@ impl Service {
         }
     }
 
-    fn publish_all(&self, events: &[Event]) {
+    pub(crate) fn publish_all(&self, events: &[Event]) {
         for e in events {
             self.hub
                 .publish(e.conversation_id, LiveEvent::Appended(e.clone()));
@@ -173,6 +173,7 @@ impl Service {
                 enqueue_turn: ai_turn,
                 analysis: analysis.map(Box::new),
                 follow_up,
+                sender: None,
             })
             .await?;
         self.publish_all(&created.events);
@@ -181,11 +182,12 @@ impl Service {
             if ai_turn {
                 self.wake.notify_one();
             } else if let (true, Some((rule, team))) = (ai_owns, handoff) {
-                let reason = match team {
-                    Some(team) => format!("routing rule {rule}: team {team}"),
-                    None => format!("routing rule {rule}"),
-                };
-                self.request_handoff(conversation.id, &reason).await?;
+                let request = crate::humans::HandoffRequest::new(
+                    HandoffTrigger::RoutingPolicy,
+                    format!("routing rule {rule}"),
+                )
+                .to_team(team);
+                self.request_handoff(conversation.id, request).await?;
             } else {
                 self.record(
                     conversation.id,
@@ -200,41 +202,11 @@ impl Service {
         Ok(created)
     }
 
-    /// Moves the conversation to the human queue and tells the customer. Asking again while a
-    /// person is already coming (or there) changes nothing.
-    pub async fn request_handoff(
+    pub(crate) async fn post_system(
         &self,
         id: ConversationId,
-        reason: &str,
-    ) -> ServiceResult<Conversation> {
-        let conversation = self
-            .store
-            .conversation(id)
-            .await?
-            .ok_or(StoreError::NotFound("conversation"))?;
-        match conversation.status {
-            ConversationStatus::PendingHuman | ConversationStatus::HumanActive => {
-                return Ok(conversation);
-            }
-            ConversationStatus::Closed => return Err(ServiceError::Closed),
-            ConversationStatus::AiActive | ConversationStatus::Resolved => {}
-        }
-        let (updated, event) = self
-            .store
-            .change_status(
-                id,
-                conversation.status,
-                ConversationStatus::PendingHuman,
-                reason,
-            )
-            .await?;
-        self.publish_all(&[event]);
-        self.post_system(id, HANDOFF_TEXT).await?;
-        metrics::counter!("concierge_handoffs_total").increment(1);
-        Ok(updated)
-    }
-
-    async fn post_system(&self, id: ConversationId, text: &str) -> ServiceResult<Message> {
+        text: &str,
+    ) -> ServiceResult<Message> {
         let created = self
             .store
             .append_message(NewMessage {
@@ -247,14 +219,21 @@ impl Service {
                 enqueue_turn: false,
                 analysis: None,
                 follow_up: vec![],
+                sender: None,
             })
             .await?;
         self.publish_all(&created.events);
         Ok(created.value)
     }
 
-    /// Answers one queued customer message.
+    /// Answers one queued customer message, then calls a person if the AI is not getting
+    /// anywhere (see `humans::escalation_reason`).
     pub async fn run_turn(&self, turn: &Turn) -> ServiceResult<()> {
+        self.answer_turn(turn).await?;
+        self.escalate_if_needed(turn.conversation_id).await
+    }
+
+    async fn answer_turn(&self, turn: &Turn) -> ServiceResult<()> {
         let started = Instant::now();
         let store = &self.store;
         let mut conversation = store
@@ -412,18 +391,7 @@ impl Service {
         } else {
             None
         };
-        let citations = answer
-            .cited
-            .iter()
-            .enumerate()
-            .map(|(i, h)| Citation {
-                n: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                document_id: h.document_id.parse().unwrap_or_default(),
-                chunk_id: h.chunk_id.clone(),
-                title: h.title.clone(),
-                url: h.url.clone(),
-            })
-            .collect();
+        let citations = citations(&answer.cited);
         let kind = match answer.kind {
             AnswerKind::Grounded => ReplyKind::Grounded,
             AnswerKind::NoAnswer => ReplyKind::NoAnswer,
@@ -510,23 +478,9 @@ impl Service {
                 },
             );
         }
-        // A person may have taken over while we were working: never talk over them.
-        let current = store
-            .conversation(conversation.id)
-            .await?
-            .ok_or(StoreError::NotFound("conversation"))?;
-        if !current.status.ai_may_reply() {
-            self.record(
-                conversation.id,
-                EventPayload::AiSilenced {
-                    message_id: message.id,
-                    status: current.status,
-                },
-            )
-            .await?;
-            return Ok(());
-        }
-        let created = store
+        // A person may have taken over while we were working: never talk over them. The store
+        // appends an AI message only while the AI owns the conversation.
+        let created = match store
             .append_message(NewMessage {
                 conversation_id: conversation.id,
                 id: reply_id,
@@ -541,8 +495,28 @@ impl Service {
                 enqueue_turn: false,
                 analysis: None,
                 follow_up: vec![],
+                sender: None,
             })
-            .await?;
+            .await
+        {
+            Ok(created) => created,
+            Err(StoreError::NotOwner(_)) => {
+                let status = store
+                    .conversation(conversation.id)
+                    .await?
+                    .map_or(conversation.status, |c| c.status);
+                self.record(
+                    conversation.id,
+                    EventPayload::AiSilenced {
+                        message_id: message.id,
+                        status,
+                    },
+                )
+                .await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.publish_all(&created.events);
         self.record(
             conversation.id,
@@ -644,4 +618,19 @@ impl Service {
     pub fn wake_workers(&self) {
         self.wake.notify_one();
     }
+}
+
+/// Citations `[1]`, `[2]`, … for the passages an answer cites, in order.
+pub(crate) fn citations(cited: &[concierge_knowledge::Hit]) -> Vec<Citation> {
+    cited
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Citation {
+            n: u32::try_from(i + 1).unwrap_or(u32::MAX),
+            document_id: h.document_id.parse().unwrap_or_default(),
+            chunk_id: h.chunk_id.clone(),
+            title: h.title.clone(),
+            url: h.url.clone(),
+        })
+        .collect()
 }

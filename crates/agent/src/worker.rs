@@ -113,3 +113,23 @@ pub async fn run_task_worker(service: Arc<Service>, mut shutdown: watch::Receive
         }
     }
 }
+
+/// Returns conversations whose owner's lease ran out to their queue, every few seconds, until
+/// `shutdown` turns true. Every replica may run it: each move is a compare-and-set.
+pub async fn run_lease_sweeper(service: Arc<Service>, mut shutdown: watch::Receiver<bool>) {
+    const SWEEP: Duration = Duration::from_secs(5);
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        match service.expire_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(conversations = n, "expired leases returned to their queues"),
+            Err(e) => tracing::warn!(error = %e, "cannot expire leases"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

@@ -88,7 +88,6 @@ async fn a_blocked_message_is_declined_and_nothing_acts_on_it() {
 #[tokio::test]
 async fn ordinary_messages_pass_the_guardrail() {
     let w = world().await;
-    let conv = w.conversation(&w.maya).await;
     for text in [
         "Where is my order A-1032?",
         "Please cancel order A-1043, I ordered the wrong size",
@@ -96,6 +95,9 @@ async fn ordinary_messages_pass_the_guardrail() {
         "How do I reset my password?",
         "My new address is 500 Main St, Springfield, IL 62701",
     ] {
+        // One conversation each: with no knowledge base, two unanswered questions in one
+        // conversation would (rightly) bring in a person.
+        let conv = w.conversation(&w.maya).await;
         let (message, _) = w.write(&conv, text).await;
         let analysis = message.analysis.expect("analysed");
         let guard = analysis.triage.guard.expect("verdict");

@@ -132,6 +132,7 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
         eprintln!("skipped {e}");
     }
     let understanding = load_understanding(store.as_ref(), &kb, ws.id, &dir).await?;
+    let people = load_people(store.as_ref(), ws.id, &dir).await?;
     let key = if store.list_api_keys(ws.id).await?.is_empty() {
         let (_, key) = concierge_server::create_api_key(store.as_ref(), ws.id, "demo")
             .await
@@ -165,6 +166,11 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     println!("  API docs        {base}/docs   (OpenAPI: {base}/openapi.json)");
     println!("  Health          {base}/healthz  {base}/readyz  {base}/metrics");
     println!("  Terminal chat   concierge chat --url {base}");
+    println!(
+        "  Agent console   {base}/console   sign in to workspace {DEMO_WORKSPACE} as {} with the password {}   (new each run)",
+        people.emails.join(", "),
+        people.password
+    );
     match key {
         Some(k) => println!("  Admin API key   {k}   (shown once; list conversations with it)"),
         None => println!(
@@ -244,4 +250,81 @@ async fn load_understanding(
         policy.rules.len(),
         procedures.procedures.len()
     ))
+}
+
+/// The demo's console accounts, with this run's password.
+struct People {
+    emails: Vec<String>,
+    password: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoAgent {
+    email: String,
+    name: String,
+    role: Role,
+    teams: Vec<String>,
+    skills: Skills,
+    capacity: u32,
+}
+
+/// Stores the demo's teams (`teams.json`) and console accounts (`agents.json`). The accounts'
+/// password is new on every run (printed with the addresses): this is demo data.
+async fn load_people(store: &dyn Store, ws: WorkspaceId, dir: &Path) -> anyhow::Result<People> {
+    let read = |name: &str| -> anyhow::Result<String> {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let teams: TeamSettings =
+        serde_json::from_str(&read("teams.json")?).context("demo/teams.json")?;
+    teams
+        .validate()
+        .map_err(|p| anyhow::anyhow!("demo/teams.json: {}", p.join("; ")))?;
+    store
+        .put_setting(
+            ws,
+            concierge_agent::humans::TEAMS,
+            &serde_json::to_value(&teams)?,
+        )
+        .await?;
+    let agents: Vec<DemoAgent> =
+        serde_json::from_str(&read("agents.json")?).context("demo/agents.json")?;
+    let mut bytes = [0u8; 9];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let password = format!("nimbus-{}", hex::encode(bytes));
+    let hash =
+        concierge_server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e.detail))?;
+    let mut emails = Vec::new();
+    for a in agents {
+        let account = AgentAccount {
+            id: AgentId::new(),
+            workspace_id: ws,
+            email: a.email.to_lowercase(),
+            name: a.name,
+            role: a.role,
+            password_hash: hash.clone(),
+            teams: a.teams,
+            skills: a.skills,
+            capacity: a.capacity,
+            available: true,
+            last_seen_at: None,
+            created_at: Utc::now(),
+        };
+        match store.agent_by_email(ws, &account.email).await? {
+            Some(existing) => {
+                store
+                    .update_agent(&AgentAccount {
+                        id: existing.id,
+                        available: existing.available,
+                        created_at: existing.created_at,
+                        ..account.clone()
+                    })
+                    .await?
+            }
+            None => store.create_agent(&account).await?,
+        }
+        emails.push(account.email);
+    }
+    Ok(People { emails, password })
 }

@@ -209,6 +209,11 @@ pub struct AgentConfig {
     pub workers: usize,
     /// Attempts before a failing turn is given up and the customer is offered a person.
     pub max_attempts: i32,
+    /// A person's hold on a conversation they claimed; the console renews it while they are
+    /// active. When it runs out the conversation goes back to its queue (never to the AI).
+    pub human_lease_seconds: u64,
+    /// How long a console sign-in lasts.
+    pub console_session_hours: u64,
 }
 
 impl Default for AgentConfig {
@@ -216,6 +221,8 @@ impl Default for AgentConfig {
         Self {
             workers: 8,
             max_attempts: 3,
+            human_lease_seconds: 600,
+            console_session_hours: 12,
         }
     }
 }
@@ -687,6 +694,16 @@ fn validate(loaded: &Loaded) -> Vec<ConfigIssue> {
         (1..=20).contains(&c.agent.max_attempts),
         "agent.max_attempts",
         format!("{} is outside 1..=20", c.agent.max_attempts),
+    );
+    check(
+        (30..=86_400).contains(&c.agent.human_lease_seconds),
+        "agent.human_lease_seconds",
+        format!("{} is outside 30..=86400", c.agent.human_lease_seconds),
+    );
+    check(
+        (1..=720).contains(&c.agent.console_session_hours),
+        "agent.console_session_hours",
+        format!("{} is outside 1..=720", c.agent.console_session_hours),
     );
     validate_llm(&c.llm, &mut check);
     check(

@@ -235,6 +235,15 @@ pub struct Conversation {
     pub subject: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Queue, priority and human owner (see `handoff::Owner`).
+    pub assignment: crate::Assignment,
+}
+
+impl Conversation {
+    /// The one owner right now: the AI, a queue or a named person.
+    pub fn owner(&self) -> crate::Owner {
+        crate::Owner::of(self.status, &self.assignment)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -288,7 +297,17 @@ pub struct Message {
     /// Customer messages: what was understood and where the message was routed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Box<crate::Analysis>>,
+    /// Messages by a person: who wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Sender>,
     pub created_at: DateTime<Utc>,
+}
+
+/// The person behind an `agent` message, as the customer sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    pub agent: crate::AgentId,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

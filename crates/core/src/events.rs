@@ -71,6 +71,12 @@ pub enum EventPayload {
         from: ConversationStatus,
         to: ConversationStatus,
         reason: String,
+        /// The person who owns the conversation after the change (`human_active`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<crate::Sender>,
+        /// The queue it is in after the change (`pending_human`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        team: Option<String>,
     },
     /// A customer message arrived while a person owns the conversation: the AI stays silent.
     #[serde(rename = "ai.silenced")]
@@ -98,6 +104,29 @@ pub enum EventPayload {
         step: u32,
         action: Box<StepRecord>,
     },
+    /// The conversation went to the human queue: the handoff record with its summary and the
+    /// expert routing's decision and reasons.
+    #[serde(rename = "handoff.requested")]
+    HandoffRequested { handoff: Box<crate::Handoff> },
+    /// What the customer is told while waiting (position and expected wait).
+    #[serde(rename = "queue.position")]
+    QueuePosition {
+        position: u32,
+        /// Median recent wait of this queue, when there is history.
+        expected_wait_seconds: Option<u64>,
+    },
+    /// An internal note by a person: staff only, never shown to the customer.
+    #[serde(rename = "note.added")]
+    NoteAdded { author: crate::Sender, text: String },
+    /// A person gave the conversation back to the AI, with an optional note it resumes with.
+    #[serde(rename = "handed_back")]
+    HandedBack {
+        author: crate::Sender,
+        note: Option<String>,
+    },
+    /// The customer rated the conversation (1 to 5).
+    #[serde(rename = "conversation.rated")]
+    Rated { rating: u8 },
 }
 
 /// What one agent step did.
@@ -173,6 +202,11 @@ impl EventPayload {
             EventPayload::MessageTriaged { .. } => "message.triaged",
             EventPayload::RoutingDecided { .. } => "routing.decided",
             EventPayload::AgentStep { .. } => "agent.step",
+            EventPayload::HandoffRequested { .. } => "handoff.requested",
+            EventPayload::QueuePosition { .. } => "queue.position",
+            EventPayload::NoteAdded { .. } => "note.added",
+            EventPayload::HandedBack { .. } => "handed_back",
+            EventPayload::Rated { .. } => "conversation.rated",
         }
     }
 
@@ -181,7 +215,10 @@ impl EventPayload {
     pub fn is_customer_visible(&self) -> bool {
         matches!(
             self,
-            EventPayload::MessageCreated { .. } | EventPayload::StatusChanged { .. }
+            EventPayload::MessageCreated { .. }
+                | EventPayload::StatusChanged { .. }
+                | EventPayload::QueuePosition { .. }
+                | EventPayload::Rated { .. }
         )
     }
 }

@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod domain;
 pub mod events;
+pub mod handoff;
 pub mod knowledge;
 pub mod llm;
 pub mod store;
@@ -15,6 +16,7 @@ pub mod triage;
 pub use actions::*;
 pub use domain::*;
 pub use events::*;
+pub use handoff::*;
 pub use knowledge::*;
 pub use llm::*;
 pub use store::*;

@@ -4,6 +4,7 @@
 use crate::actions::*;
 use crate::domain::*;
 use crate::events::{Event, EventPayload};
+use crate::handoff::*;
 use crate::knowledge::{Chunk, Document};
 use crate::triage::Analysis;
 use async_trait::async_trait;
@@ -23,6 +24,10 @@ pub enum StoreError {
         from: ConversationStatus,
         to: ConversationStatus,
     },
+    /// Someone else owns the conversation (an AI reply after a person took over, a person's
+    /// reply after the lease ran out, a claim lost to another agent or beyond capacity).
+    #[error("not the owner: {0}")]
+    NotOwner(String),
     #[error("storage backend error: {0}")]
     Backend(String),
 }
@@ -60,6 +65,9 @@ pub struct NewMessage {
     pub analysis: Option<Box<Analysis>>,
     /// Events appended right after `message.created`, in the same transaction.
     pub follow_up: Vec<EventPayload>,
+    /// Required for `Author::Agent`: the store appends it only while that person owns the
+    /// conversation, as it appends an `Author::Ai` message only while the AI does.
+    pub sender: Option<Sender>,
 }
 
 /// The result of an idempotent create: `created == false` means an earlier request with the same
@@ -300,4 +308,62 @@ pub trait Store: Send + Sync + 'static {
         conversation: ConversationId,
         state: Option<&serde_json::Value>,
     ) -> StoreResult<()>;
+
+    // --- The human side (accounts, sessions, ownership, handoffs, outcomes) ---
+    /// Fails with `Conflict` when the email is taken in the workspace.
+    async fn create_agent(&self, agent: &AgentAccount) -> StoreResult<()>;
+    /// Replaces name, role, password hash, teams, skills, capacity and availability.
+    async fn update_agent(&self, agent: &AgentAccount) -> StoreResult<()>;
+    async fn agent(&self, id: AgentId) -> StoreResult<Option<AgentAccount>>;
+    async fn agent_by_email(
+        &self,
+        workspace: WorkspaceId,
+        email: &str,
+    ) -> StoreResult<Option<AgentAccount>>;
+    async fn agents(&self, workspace: WorkspaceId) -> StoreResult<Vec<AgentAccount>>;
+    /// Records that the agent is active now (console heartbeat) and renews the leases of the
+    /// conversations they own to `lease_until`; returns how many leases were renewed.
+    async fn touch_agent(
+        &self,
+        id: AgentId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+    async fn create_session(&self, session: &AgentSession) -> StoreResult<()>;
+    async fn session_by_prefix(&self, prefix: &str) -> StoreResult<Option<AgentSession>>;
+    async fn delete_session(&self, prefix: &str) -> StoreResult<()>;
+    /// Applies a compare-and-set change of owner (see [`Transition`]).
+    async fn transition(&self, t: Transition) -> StoreResult<(Conversation, Vec<Event>)>;
+    /// Conversations owned by a person whose lease ended before `now`.
+    async fn expired_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<Conversation>>;
+    /// The workspace's conversations waiting for or owned by a person.
+    async fn human_queue(&self, workspace: WorkspaceId) -> StoreResult<Vec<Conversation>>;
+    /// Stores a handoff record; a record with the same conversation and creation time is
+    /// replaced (e.g. when the person hands back).
+    async fn put_handoff(&self, handoff: &Handoff) -> StoreResult<()>;
+    /// The latest handoff of a conversation.
+    async fn handoff(&self, conversation: ConversationId) -> StoreResult<Option<Handoff>>;
+    /// Recent handoffs of the workspace with the person who resolved the conversation, newest
+    /// first (for routing by similar past conversations).
+    async fn resolved_handoffs(
+        &self,
+        workspace: WorkspaceId,
+        limit: u32,
+    ) -> StoreResult<Vec<(Handoff, AgentId)>>;
+    /// Seconds between entering a queue and being claimed, for the team's recent claims.
+    async fn queue_waits(
+        &self,
+        workspace: WorkspaceId,
+        team: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<f64>>;
+    /// Stores the customer's rating and appends `conversation.rated`.
+    async fn rate(&self, conversation: ConversationId, rating: u8) -> StoreResult<Event>;
+    /// Outcome facts of the workspace's conversations created in `[from, to)`.
+    async fn outcome_facts(
+        &self,
+        workspace: WorkspaceId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<OutcomeFacts>>;
 }

@@ -292,7 +292,12 @@ impl ConciergeMcp {
                 .ok_or_else(|| {
                     McpError::invalid_params("reason must be a non-empty string", None)
                 })?;
-            return match self.service.request_handoff(id, reason).await {
+            let trigger = match caller {
+                Caller::Staff { .. } => HandoffTrigger::Api,
+                Caller::Customer { .. } => HandoffTrigger::Customer,
+            };
+            let request = concierge_agent::HandoffRequest::new(trigger, reason);
+            return match self.service.request_handoff(id, request).await {
                 Ok(c) => Ok(success(json!({
                     "conversation_id": c.id.to_string(),
                     "status": c.status.as_str(),
@@ -547,7 +552,7 @@ impl ServerHandler for ConciergeMcp {
             text.push_str(&format!("\n{}\n", h.text.trim()));
         }
         Ok(
-            GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
+            GetPromptResult::new(vec![PromptMessage::new_text(rmcp::model::Role::User, text)])
                 .with_description(format!(
                     "{} passage(s) for: {question}",
                     retrieval.hits.len()

@@ -630,13 +630,17 @@
       sources = renderSources(citations, anchorPrefix);
     }
 
+    // A person's reply carries their name ("Ana · Support agent").
+    const label = author === 'agent' && message.sender && message.sender.name
+      ? `${message.sender.name} · ${AUTHOR_LABELS.agent}`
+      : AUTHOR_LABELS[author];
     return h('div', {
       class: `message message--${author}`,
       dataset: { messageId: message.id, author },
     },
-    author === 'system' ? null : h('div', { class: 'message__author', 'aria-hidden': 'true' }, AUTHOR_LABELS[author]),
+    author === 'system' ? null : h('div', { class: 'message__author', 'aria-hidden': 'true' }, label),
     h('div', { class: 'message__bubble' },
-      h('span', { class: 'visually-hidden' }, `${AUTHOR_LABELS[author]}: `),
+      h('span', { class: 'visually-hidden' }, `${label}: `),
       body,
       sources),
     h('div', { class: 'message__meta' }, timeElement(message.created_at)));

@@ -24,17 +24,17 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 pub const TAG: &str = "conversations";
-const MAX_TEXT_CHARS: usize = 4000;
+pub(crate) const MAX_TEXT_CHARS: usize = 4000;
 /// Streams re-read the store this often even without a local wake-up (events of other replicas).
 const STREAM_POLL: Duration = Duration::from_secs(1);
 
-async fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+pub(crate) async fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
     crate::auth::authenticate(state.service.store.as_ref(), &state.secret, headers).await
 }
 
 /// Loads a conversation the caller may access: bad id → 400, no credentials → 401, someone
 /// else's conversation → 403, unknown → 404.
-async fn authorized_conversation(
+pub(crate) async fn authorized_conversation(
     state: &AppState,
     headers: &HeaderMap,
     raw_id: &str,
@@ -65,7 +65,7 @@ async fn authorized_conversation(
     Ok((who, conversation))
 }
 
-fn replayed(mut response: Response, replay: bool) -> Response {
+pub(crate) fn replayed(mut response: Response, replay: bool) -> Response {
     if replay {
         response
             .headers_mut()
@@ -513,7 +513,17 @@ pub async fn handoff(
     }
     let updated = state
         .service
-        .request_handoff(conversation.id, &reason)
+        .request_handoff(
+            conversation.id,
+            concierge_agent::HandoffRequest::new(
+                if who.is_staff() {
+                    core::HandoffTrigger::Api
+                } else {
+                    core::HandoffTrigger::Customer
+                },
+                reason,
+            ),
+        )
         .await?;
     Ok(Json((&updated).into()))
 }

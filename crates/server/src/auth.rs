@@ -1,6 +1,7 @@
-//! Credentials: workspace API keys (`ck_…`, SHA-256 hashed at rest) and conversation tokens
+//! Credentials: workspace API keys (`ck_…`, SHA-256 hashed at rest), conversation tokens
 //! (`ct_…`, an HMAC of the conversation id under the store's signing secret, so any replica can
-//! verify them and an idempotent replay can return the same token).
+//! verify them and an idempotent replay can return the same token), and console sessions
+//! (`cs_…`, SHA-256 hashed at rest, for people signed in with an Argon2id-hashed password).
 
 use crate::error::{ApiError, ErrorCode};
 use axum::http::HeaderMap;
@@ -22,6 +23,8 @@ pub enum Principal {
         workspace: WorkspaceId,
         key: ApiKeyId,
     },
+    /// A person signed in to the console: staff of their workspace, acting by name.
+    Agent(Box<AgentAccount>),
 }
 
 fn random_hex(bytes: usize) -> Result<String, ApiError> {
@@ -117,6 +120,17 @@ pub async fn authenticate(
             .map(Principal::Conversation)
             .ok_or_else(invalid);
     }
+    if let Some(rest) = token.strip_prefix("cs_") {
+        let (prefix, _) = rest.split_once('_').ok_or_else(invalid)?;
+        let session = store.session_by_prefix(prefix).await?.ok_or_else(invalid)?;
+        if session.expires_at < Utc::now()
+            || !constant_time_eq(session.hash.as_bytes(), hash_key(token).as_bytes())
+        {
+            return Err(invalid());
+        }
+        let agent = store.agent(session.agent_id).await?.ok_or_else(invalid)?;
+        return Ok(Principal::Agent(Box::new(agent)));
+    }
     if let Some(rest) = token.strip_prefix("ck_") {
         let (prefix, _) = rest.split_once('_').ok_or_else(invalid)?;
         let key = store.api_key_by_prefix(prefix).await?.ok_or_else(invalid)?;
@@ -141,6 +155,7 @@ impl Principal {
             Principal::Workspace { workspace, .. } if *workspace == conversation.workspace_id => {
                 Ok(())
             }
+            Principal::Agent(a) if a.workspace_id == conversation.workspace_id => Ok(()),
             Principal::Anonymous => Err(ApiError::new(
                 ErrorCode::Unauthorized,
                 "send the conversation token or a workspace API key as `Authorization: Bearer <token>`",
@@ -156,6 +171,7 @@ impl Principal {
     pub fn require_workspace(&self) -> Result<WorkspaceId, ApiError> {
         match self {
             Principal::Workspace { workspace, .. } => Ok(*workspace),
+            Principal::Agent(a) => Ok(a.workspace_id),
             Principal::Anonymous => Err(ApiError::new(
                 ErrorCode::Unauthorized,
                 "a workspace API key is required",
@@ -168,7 +184,92 @@ impl Principal {
     }
 
     pub fn is_staff(&self) -> bool {
-        matches!(self, Principal::Workspace { .. })
+        matches!(self, Principal::Workspace { .. } | Principal::Agent(_))
+    }
+
+    /// The signed-in person; console actions are taken by name.
+    pub fn require_agent(&self) -> Result<&AgentAccount, ApiError> {
+        match self {
+            Principal::Agent(a) => Ok(a),
+            Principal::Anonymous => Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "sign in to the console (POST /v1/console/session) and send the session token",
+            )),
+            _ => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "only a person signed in to the console can do this",
+            )),
+        }
+    }
+
+    /// Administration: a workspace API key or a signed-in admin.
+    pub fn require_admin(&self) -> Result<WorkspaceId, ApiError> {
+        match self {
+            Principal::Agent(a) if a.role != Role::Admin => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "only an admin (or a workspace API key) can do this",
+            )),
+            other => other.require_workspace(),
+        }
+    }
+}
+
+/// Hashes a password with Argon2id (the crate's defaults: 19 MiB, 2 passes) into a PHC string.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(ApiError::internal)
+}
+
+/// Whether `password` matches the stored PHC string (constant time inside argon2).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(phc).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// Opens a console session for `agent`; returns the token (its only copy) and its expiry.
+pub async fn open_session(
+    store: &dyn Store,
+    agent: &AgentAccount,
+    hours: u64,
+) -> Result<(String, chrono::DateTime<Utc>), ApiError> {
+    let prefix = random_hex(6)?;
+    let token = format!("cs_{prefix}_{}", random_hex(24)?);
+    let now = Utc::now();
+    let expires_at = now + chrono::Duration::hours(i64::try_from(hours).unwrap_or(12));
+    store
+        .create_session(&AgentSession {
+            prefix,
+            agent_id: agent.id,
+            hash: hash_key(&token),
+            created_at: now,
+            expires_at,
+        })
+        .await?;
+    Ok((token, expires_at))
+}
+
+/// The `prefix` of a console session token, for signing out.
+pub fn session_prefix(token: &str) -> Option<&str> {
+    token.strip_prefix("cs_")?.split_once('_').map(|(p, _)| p)
+}
+
+impl Principal {
+    /// The workspace of a console person, when the principal is one.
+    pub fn agent(&self) -> Option<&AgentAccount> {
+        match self {
+            Principal::Agent(a) => Some(a),
+            _ => None,
+        }
     }
 }
 

@@ -107,6 +107,62 @@ pub struct Conversation {
     pub subject: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The queue (team) it is in or was last in.
+    pub team: Option<String>,
+    pub priority: PriorityDto,
+    /// Who owns it now: the AI, a queue or a named person.
+    pub owner: OwnerDto,
+    /// The person's lease (`human_active`): past it, the conversation returns to its queue.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// When it last entered a queue.
+    pub queued_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PriorityDto {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+impl From<core::Priority> for PriorityDto {
+    fn from(p: core::Priority) -> Self {
+        match p {
+            core::Priority::Low => PriorityDto::Low,
+            core::Priority::Normal => PriorityDto::Normal,
+            core::Priority::High => PriorityDto::High,
+            core::Priority::Urgent => PriorityDto::Urgent,
+        }
+    }
+}
+
+/// The one owner of a conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OwnerDto {
+    /// `ai`, `queue` or `agent`.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<Uuid>,
+}
+
+/// A person of the support team as the customer and colleagues see them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SenderDto {
+    pub agent_id: Uuid,
+    pub name: String,
+}
+
+impl From<&core::Sender> for SenderDto {
+    fn from(s: &core::Sender) -> Self {
+        Self {
+            agent_id: s.agent.0,
+            name: s.name.clone(),
+        }
+    }
 }
 
 impl From<&core::Conversation> for Conversation {
@@ -120,6 +176,27 @@ impl From<&core::Conversation> for Conversation {
             subject: c.subject.clone(),
             created_at: c.created_at,
             updated_at: c.updated_at,
+            team: c.assignment.team.clone(),
+            priority: c.assignment.priority.into(),
+            owner: match c.owner() {
+                core::Owner::Ai => OwnerDto {
+                    kind: "ai".into(),
+                    team: None,
+                    agent_id: None,
+                },
+                core::Owner::Queue { team } => OwnerDto {
+                    kind: "queue".into(),
+                    team,
+                    agent_id: None,
+                },
+                core::Owner::Agent { agent } => OwnerDto {
+                    kind: "agent".into(),
+                    team: None,
+                    agent_id: Some(agent.0),
+                },
+            },
+            lease_until: c.assignment.lease_until,
+            queued_at: c.assignment.queued_at,
         }
     }
 }
@@ -177,6 +254,9 @@ pub struct Message {
     pub text: String,
     pub citations: Vec<CitationDto>,
     pub created_at: DateTime<Utc>,
+    /// Messages by a person: who wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender: Option<SenderDto>,
     /// Customer messages, for staff only: triage and routing decision.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis: Option<crate::understanding::AnalysisDto>,
@@ -216,6 +296,7 @@ impl From<&core::Message> for Message {
                 })
                 .collect(),
             created_at: m.created_at,
+            sender: m.sender.as_ref().map(Into::into),
             analysis: None,
         }
     }
@@ -286,6 +367,27 @@ pub struct EventDto {
     pub latency_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    /// `status.changed` to `human_active`: the new owner; `note.added`, `handed_back`: the
+    /// person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person: Option<SenderDto>,
+    /// `status.changed` to `pending_human`: the queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// `note.added`: the internal note; `handed_back`: the note for the AI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// `queue.position`: place in the queue (1 = next) and the usual wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_wait_seconds: Option<u64>,
+    /// `conversation.rated`: 1 to 5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
+    /// `handoff.requested`: the record (reason, summary, team, priority, routing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<crate::console::HandoffDto>,
     /// `message.triaged`: what was understood of the customer message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub triage: Option<crate::understanding::TriageDto>,
@@ -324,6 +426,13 @@ impl From<&core::Event> for EventDto {
             threshold: None,
             latency_ms: None,
             status: None,
+            person: None,
+            team: None,
+            note: None,
+            position: None,
+            expected_wait_seconds: None,
+            rating: None,
+            handoff: None,
             triage: None,
             route: None,
             run: None,
@@ -366,11 +475,38 @@ impl From<&core::Event> for EventDto {
                 dto.reply_kind = Some(kind.as_str().to_string());
                 dto.reason = Some(reason.clone());
             }
-            core::EventPayload::StatusChanged { from, to, reason } => {
+            core::EventPayload::StatusChanged {
+                from,
+                to,
+                reason,
+                owner,
+                team,
+            } => {
                 dto.from = Some((*from).into());
                 dto.to = Some((*to).into());
                 dto.reason = Some(reason.clone());
+                dto.person = owner.as_ref().map(Into::into);
+                dto.team = team.clone();
             }
+            core::EventPayload::HandoffRequested { handoff } => {
+                dto.handoff = Some(crate::console::HandoffDto::new(handoff, &[]));
+            }
+            core::EventPayload::QueuePosition {
+                position,
+                expected_wait_seconds,
+            } => {
+                dto.position = Some(*position);
+                dto.expected_wait_seconds = *expected_wait_seconds;
+            }
+            core::EventPayload::NoteAdded { author, text } => {
+                dto.person = Some(author.into());
+                dto.note = Some(text.clone());
+            }
+            core::EventPayload::HandedBack { author, note } => {
+                dto.person = Some(author.into());
+                dto.note = note.clone();
+            }
+            core::EventPayload::Rated { rating } => dto.rating = Some(*rating),
             core::EventPayload::AiSilenced { message_id, status } => {
                 dto.message_id = Some(message_id.0);
                 dto.status = Some((*status).into());

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     InvalidStatusTransition,
+    NotOwner,
+    AccountExists,
     ConversationClosed,
     RequestTimeout,
     Internal,
@@ -34,7 +36,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidBody,
         ErrorCode::UnsupportedMediaType,
@@ -51,6 +53,8 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::InvalidStatusTransition,
+        ErrorCode::NotOwner,
+        ErrorCode::AccountExists,
         ErrorCode::ConversationClosed,
         ErrorCode::RequestTimeout,
         ErrorCode::Internal,
@@ -130,6 +134,16 @@ impl ErrorCode {
                 "method_not_allowed",
                 StatusCode::METHOD_NOT_ALLOWED,
                 "This method is not allowed on this resource",
+            ),
+            NotOwner => (
+                "not_owner",
+                StatusCode::CONFLICT,
+                "Someone else owns the conversation",
+            ),
+            AccountExists => (
+                "account_exists",
+                StatusCode::CONFLICT,
+                "An account with this email exists in the workspace",
             ),
             InvalidStatusTransition => (
                 "invalid_status_transition",
@@ -262,6 +276,7 @@ impl From<StoreError> for ApiError {
                 ErrorCode::InvalidStatusTransition,
                 format!("the conversation is {from}; it cannot move to {to}"),
             ),
+            StoreError::NotOwner(message) => Self::new(ErrorCode::NotOwner, message),
             StoreError::Backend(message) => Self::internal(message),
         }
     }

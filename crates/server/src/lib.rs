@@ -7,6 +7,7 @@
 mod agent;
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -181,6 +182,7 @@ pub fn agent_config(config: &Config) -> AgentConfig {
         },
         max_attempts: config.agent.max_attempts,
         workers: config.agent.workers,
+        human_lease_seconds: i64::try_from(config.agent.human_lease_seconds).unwrap_or(600),
     }
 }
 
@@ -242,6 +244,7 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
         (name = "knowledge", description = "Inspect retrieval"),
         (name = "understanding", description = "Intents, triage and the routing policy"),
         (name = "agent", description = "Tools, procedures and the audit trail of the agent's writes"),
+        (name = "console", description = "The human side: sign-in, queue, case file, claim, reply, notes, hand-back, transfer, resolve, teams, accounts and outcomes"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
@@ -273,6 +276,16 @@ impl utoipa::Modify for SecuritySchemes {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "console_session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("cs_…")
+                    .description(Some("Session token from POST /v1/console/session"))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -283,6 +296,22 @@ fn api_router() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::get_conversation))
         .routes(routes!(api::post_message, api::list_messages))
         .routes(routes!(api::handoff))
+        .routes(routes!(console::resolve))
+        .routes(routes!(console::sign_in, console::sign_out))
+        .routes(routes!(console::heartbeat))
+        .routes(routes!(console::queue))
+        .routes(routes!(console::stream))
+        .routes(routes!(console::case_file))
+        .routes(routes!(console::claim))
+        .routes(routes!(console::reply))
+        .routes(routes!(console::note))
+        .routes(routes!(console::hand_back))
+        .routes(routes!(console::transfer))
+        .routes(routes!(console::release))
+        .routes(routes!(console::console_resolve))
+        .routes(routes!(console::get_teams, console::put_teams))
+        .routes(routes!(console::list_agents, console::create_agent))
+        .routes(routes!(console::outcomes))
         .routes(routes!(api::events))
         .routes(routes!(knowledge::search))
         .routes(routes!(knowledge::sync))
@@ -441,6 +470,10 @@ impl Application {
             state.service.clone(),
             shutdown.subscribe(),
         ));
+        let sweeper = tokio::spawn(concierge_agent::run_lease_sweeper(
+            state.service.clone(),
+            shutdown.subscribe(),
+        ));
         // External MCP servers: connected in the background, reconnected with backoff.
         {
             let servers = state.mcp_servers.clone();
@@ -468,6 +501,7 @@ impl Application {
             .context("server error")?;
         let _ = workers.await;
         let _ = tasks.await;
+        let _ = sweeper.await;
         Ok(())
     }
 }

@@ -67,6 +67,9 @@ async fn authenticate(
     let store = state.service.store.as_ref();
     let caller = match auth::authenticate(store, &state.secret, request.headers()).await {
         Ok(Principal::Workspace { workspace, .. }) => Caller::Staff { workspace },
+        Ok(Principal::Agent(a)) => Caller::Staff {
+            workspace: a.workspace_id,
+        },
         Ok(Principal::Conversation(id)) => match store.conversation(id).await {
             Ok(Some(c)) => Caller::Customer {
                 workspace: c.workspace_id,

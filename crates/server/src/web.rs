@@ -13,6 +13,12 @@ const CHAT_CSS: &str = include_str!("../assets/chat.css");
 const CHAT_JS: &str = include_str!("../assets/chat.js");
 const WIDGET_JS: &str = include_str!("../assets/widget.js");
 const WIDGET_DEMO_HTML: &str = include_str!("../assets/widget-demo.html");
+const CONSOLE_HTML: &str = include_str!("../assets/console.html");
+const CONSOLE_CSS: &str = include_str!("../assets/console.css");
+const CONSOLE_JS: &str = include_str!("../assets/console.js");
+
+/// The console is never framed (clickjacking of staff actions).
+const CONSOLE_CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Only our own scripts and styles; the chat may be framed by any site (the widget).
 const CHAT_CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors *";
@@ -33,6 +39,15 @@ pub fn router() -> Router<Arc<AppState>> {
             get(|| async { asset("text/javascript; charset=utf-8", WIDGET_JS) }),
         )
         .route("/widget-demo", get(|| async { Html(WIDGET_DEMO_HTML) }))
+        .route("/console", get(console))
+        .route(
+            "/assets/console.css",
+            get(|| async { asset("text/css; charset=utf-8", CONSOLE_CSS) }),
+        )
+        .route(
+            "/assets/console.js",
+            get(|| async { asset("text/javascript; charset=utf-8", CONSOLE_JS) }),
+        )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -65,6 +80,24 @@ async fn chat(State(state): State<Arc<AppState>>) -> Response {
         [
             (header::CONTENT_SECURITY_POLICY, CHAT_CSP),
             (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+async fn console(State(state): State<Arc<AppState>>) -> Response {
+    let html = CONSOLE_HTML
+        .replace("{{TITLE}}", &escape_html(&state.config.server.chat_title))
+        .replace(
+            "{{WORKSPACE}}",
+            &escape_html(&state.config.server.public_workspace),
+        );
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_FRAME_OPTIONS, "DENY"),
         ],
         Html(html),
     )

@@ -75,6 +75,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "tasks", include_str!("../migrations/sqlite/0004_tasks.sql")),
     (5, "triage", include_str!("../migrations/sqlite/0005_triage.sql")),
     (6, "agent", include_str!("../migrations/sqlite/0006_agent.sql")),
+    (7, "humans", include_str!("../migrations/sqlite/0007_humans.sql")),
 ];
 
 #[rustfmt::skip]
@@ -85,6 +86,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "tasks", include_str!("../migrations/postgres/0004_tasks.sql")),
     (5, "triage", include_str!("../migrations/postgres/0005_triage.sql")),
     (6, "agent", include_str!("../migrations/postgres/0006_agent.sql")),
+    (7, "humans", include_str!("../migrations/postgres/0007_humans.sql")),
 ];
 
 impl SqlStore {
@@ -150,8 +152,12 @@ fn micros(t: DateTime<Utc>) -> i64 {
 const TICKET_COLUMNS: &str = "id, workspace_id, customer_id, conversation_id, number, subject, description, \
      status, priority, comments, created_at, updated_at";
 
-const CONVERSATION_COLUMNS: &str =
-    "id, workspace_id, customer_id, channel, status, subject, created_at, updated_at";
+const CONVERSATION_COLUMNS: &str = "id, workspace_id, customer_id, channel, status, subject, created_at, updated_at, \
+     team, priority, owner_agent_id, lease_until, queued_at";
+const AGENT_COLUMNS: &str = "id, workspace_id, email, name, role, password_hash, teams, skills, capacity, \
+     available, last_seen_at, created_at";
+const MESSAGE_COLUMNS: &str =
+    "id, conversation_id, author, text, citations, created_at, analysis, sender";
 
 #[async_trait]
 impl Store for SqlStore {
@@ -436,47 +442,29 @@ impl Store for SqlStore {
         to: ConversationStatus,
         reason: &str,
     ) -> StoreResult<(Conversation, Event)> {
-        if !from.can_transition_to(to) {
-            return Err(StoreError::InvalidTransition { from, to });
-        }
-        let now = Utc::now();
-        let payload = EventPayload::StatusChanged {
-            from,
-            to,
-            reason: reason.to_string(),
-        };
-        let payload_json = to_json(&payload)?;
-        let seq = on_pool!(self, pool => {
-            let mut tx = pool.begin().await.map_err(backend_err)?;
-            let seq: Option<(i64,)> = sqlx::query_as(
-                "UPDATE conversations SET status = $3, updated_at = $4, last_seq = last_seq + 1 \
-                 WHERE id = $1 AND status = $2 RETURNING last_seq")
-                .bind(id.to_string()).bind(from.as_str()).bind(to.as_str()).bind(micros(now))
-                .fetch_optional(&mut *tx).await.map_err(backend_err)?;
-            let Some((seq,)) = seq else {
-                tx.rollback().await.map_err(backend_err)?;
-                let current = self.conversation(id).await?.ok_or(StoreError::NotFound("conversation"))?;
-                return Err(StoreError::InvalidTransition { from: current.status, to });
-            };
-            sqlx::query("INSERT INTO events (conversation_id, seq, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(id.to_string()).bind(seq).bind(payload.type_name()).bind(&payload_json).bind(micros(now))
-                .execute(&mut *tx).await.map_err(backend_err)?;
-            tx.commit().await.map_err(backend_err)?;
-            seq
-        });
-        let conversation = self
+        // Keeps the queue, priority and owner columns consistent with the status: a queue keeps
+        // its team, leaving the humans clears the owner.
+        let current = self
             .conversation(id)
             .await?
             .ok_or(StoreError::NotFound("conversation"))?;
-        Ok((
-            conversation,
-            Event {
-                seq,
-                conversation_id: id,
-                payload,
-                created_at: now,
-            },
-        ))
+        let mut t = Transition::new(id, from, to, reason);
+        // Moving a person's conversation: only from the owner it has now (compare-and-set).
+        t.owner = current.assignment.agent;
+        t.assignment = Assignment {
+            team: current.assignment.team,
+            priority: current.assignment.priority,
+            queued_at: (to == ConversationStatus::PendingHuman).then(Utc::now),
+            ..Assignment::default()
+        };
+        if to == ConversationStatus::HumanActive {
+            return Err(StoreError::Conflict(
+                "a person takes a conversation by claiming it".into(),
+            ));
+        }
+        let (conversation, mut events) = self.transition(t).await?;
+        let event = events.remove(0);
+        Ok((conversation, event))
     }
 
     async fn append_message(&self, new: NewMessage) -> StoreResult<Created<Message>> {
@@ -488,8 +476,50 @@ impl Store for SqlStore {
             text: new.text.clone(),
             citations: new.citations.clone(),
             analysis: new.analysis.clone(),
+            sender: new.sender.clone(),
             created_at: now,
         };
+        // Who may post: the AI only while it owns the conversation, a person only while they
+        // own it under a live lease. The condition is part of the update that takes the
+        // conversation's write lock, so no status change can slip in between.
+        let intent = new.analysis.as_ref().and_then(|a| {
+            let i = a.triage.intent.as_ref()?;
+            if i.out_of_scope {
+                Some("out_of_scope".to_string())
+            } else {
+                i.best.as_ref().map(|b| b.name.clone())
+            }
+        });
+        // The fourth parameter: the sender (a person) or the intent (a customer).
+        let (condition, facts, fourth) = match (new.author, &new.sender) {
+            (Author::Ai, _) => (
+                "AND status = 'ai_active'",
+                "first_response_at = COALESCE(first_response_at, $2)",
+                None,
+            ),
+            (Author::Agent, Some(s)) => (
+                "AND status = 'human_active' AND owner_agent_id = $4 AND lease_until >= $2",
+                "first_response_at = COALESCE(first_response_at, $2)",
+                Some(s.agent.to_string()),
+            ),
+            (Author::Agent, None) => {
+                return Err(StoreError::NotOwner(
+                    "a person's message names its sender".into(),
+                ));
+            }
+            (Author::Customer, _) => (
+                "",
+                "last_customer_at = $2, intent = COALESCE(intent, $4)",
+                intent.clone(),
+            ),
+            (Author::System, _) => ("", "subject = subject", None),
+        };
+        let uses_fourth = matches!(new.author, Author::Agent | Author::Customer);
+        let sender_json = new.sender.as_ref().map(to_json).transpose()?;
+        let bump = format!(
+            "UPDATE conversations SET last_seq = last_seq + $3, updated_at = $2, {facts} \
+             WHERE id = $1 {condition} RETURNING last_seq"
+        );
         let payload = EventPayload::MessageCreated {
             message: message.clone(),
         };
@@ -511,11 +541,21 @@ impl Store for SqlStore {
             let mut tx = pool.begin().await.map_err(backend_err)?;
             // Bumping last_seq first takes the conversation's write lock, which serializes
             // appends (and idempotency checks) per conversation on both backends.
-            let seq: Option<(i64,)> = sqlx::query_as(
-                "UPDATE conversations SET last_seq = last_seq + $3, updated_at = $2 WHERE id = $1 RETURNING last_seq")
-                .bind(&conv).bind(micros(now)).bind(steps).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(bump.clone()))
+                .bind(&conv).bind(micros(now)).bind(steps);
+            if uses_fourth {
+                query = query.bind(&fourth);
+            }
+            let seq: Option<(i64,)> = query.fetch_optional(&mut *tx).await.map_err(backend_err)?;
             let Some((last,)) = seq else {
-                return Err(StoreError::NotFound("conversation"));
+                tx.rollback().await.map_err(backend_err)?;
+                return match self.conversation(new.conversation_id).await? {
+                    None => Err(StoreError::NotFound("conversation")),
+                    Some(c) => Err(StoreError::NotOwner(format!(
+                        "a {} message cannot be posted while the conversation is {} ({:?})",
+                        new.author.as_str(), c.status, c.owner()
+                    ))),
+                };
             };
             let seq = last - steps + 1;
             let existing: Option<(String, Option<String>)> = match &key {
@@ -529,9 +569,9 @@ impl Store for SqlStore {
                 Err(existing)
             } else {
                 sqlx::query("INSERT INTO messages (id, conversation_id, position, author, text, citations, created_at, \
-                             idempotency_key, idempotency_fingerprint, analysis) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                             idempotency_key, idempotency_fingerprint, analysis, sender) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
                     .bind(new.id.to_string()).bind(&conv).bind(seq).bind(new.author.as_str()).bind(&new.text)
-                    .bind(&citations_json).bind(micros(now)).bind(&key).bind(&fingerprint).bind(&analysis_json)
+                    .bind(&citations_json).bind(micros(now)).bind(&key).bind(&fingerprint).bind(&analysis_json).bind(&sender_json)
                     .execute(&mut *tx).await.map_err(backend_err)?;
                 for (i, (p, json)) in payloads.iter().zip(&payload_jsons).enumerate() {
                     sqlx::query("INSERT INTO events (conversation_id, seq, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -585,15 +625,15 @@ impl Store for SqlStore {
 
     async fn messages(&self, conversation: ConversationId) -> StoreResult<Vec<Message>> {
         let rows: Vec<MessageRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, conversation_id, author, text, citations, created_at, analysis FROM messages \
-             WHERE conversation_id = $1 ORDER BY position")
+            sqlx::AssertSqlSafe(format!("SELECT {MESSAGE_COLUMNS} FROM messages \
+             WHERE conversation_id = $1 ORDER BY position")))
             .bind(conversation.to_string()).fetch_all(pool).await.map_err(backend_err))?;
         rows.into_iter().map(message_from_row).collect()
     }
 
     async fn message(&self, id: MessageId) -> StoreResult<Option<Message>> {
         let row: Option<MessageRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, conversation_id, author, text, citations, created_at, analysis FROM messages WHERE id = $1")
+            sqlx::AssertSqlSafe(format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1")))
             .bind(id.to_string()).fetch_optional(pool).await.map_err(backend_err))?;
         row.map(message_from_row).transpose()
     }
@@ -1119,6 +1159,355 @@ impl Store for SqlStore {
                 .bind(&id).execute(pool).await.map(|_| ()).map_err(backend_err))
             }
         }
+    }
+
+    async fn create_agent(&self, a: &AgentAccount) -> StoreResult<()> {
+        let result = on_pool!(self, pool => sqlx::query(
+            "INSERT INTO agents (id, workspace_id, email, name, role, password_hash, teams, skills, capacity, \
+             available, last_seen_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+            .bind(a.id.to_string()).bind(a.workspace_id.to_string()).bind(&a.email).bind(&a.name)
+            .bind(a.role.as_str()).bind(&a.password_hash).bind(to_json(&a.teams)?).bind(to_json(&a.skills)?)
+            .bind(i64::from(a.capacity)).bind(a.available).bind(a.last_seen_at.map(micros)).bind(micros(a.created_at))
+            .execute(pool).await.map(|r| r.rows_affected()));
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "an account with the email {} exists",
+                a.email
+            ))),
+            Err(e) => Err(backend_err(e)),
+        }
+    }
+
+    async fn update_agent(&self, a: &AgentAccount) -> StoreResult<()> {
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE agents SET name = $2, role = $3, password_hash = $4, teams = $5, skills = $6, capacity = $7, \
+             available = $8 WHERE id = $1")
+            .bind(a.id.to_string()).bind(&a.name).bind(a.role.as_str()).bind(&a.password_hash)
+            .bind(to_json(&a.teams)?).bind(to_json(&a.skills)?).bind(i64::from(a.capacity)).bind(a.available)
+            .execute(pool).await.map(|r| r.rows_affected()).map_err(backend_err))?;
+        if done == 0 {
+            return Err(StoreError::NotFound("agent"));
+        }
+        Ok(())
+    }
+
+    async fn agent(&self, id: AgentId) -> StoreResult<Option<AgentAccount>> {
+        let row: Option<AgentRow> = on_pool!(self, pool => sqlx::query_as(
+            sqlx::AssertSqlSafe(format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1")))
+            .bind(id.to_string()).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(agent_from_row).transpose()
+    }
+
+    async fn agent_by_email(
+        &self,
+        workspace: WorkspaceId,
+        email: &str,
+    ) -> StoreResult<Option<AgentAccount>> {
+        let row: Option<AgentRow> = on_pool!(self, pool => sqlx::query_as(
+            sqlx::AssertSqlSafe(format!("SELECT {AGENT_COLUMNS} FROM agents WHERE workspace_id = $1 AND email = $2")))
+            .bind(workspace.to_string()).bind(email.to_lowercase()).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(agent_from_row).transpose()
+    }
+
+    async fn agents(&self, workspace: WorkspaceId) -> StoreResult<Vec<AgentAccount>> {
+        let rows: Vec<AgentRow> = on_pool!(self, pool => sqlx::query_as(
+            sqlx::AssertSqlSafe(format!("SELECT {AGENT_COLUMNS} FROM agents WHERE workspace_id = $1 ORDER BY email")))
+            .bind(workspace.to_string()).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(agent_from_row).collect()
+    }
+
+    async fn touch_agent(
+        &self,
+        id: AgentId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(backend_err)?;
+            sqlx::query("UPDATE agents SET last_seen_at = $2 WHERE id = $1")
+                .bind(id.to_string()).bind(micros(now)).execute(&mut *tx).await.map_err(backend_err)?;
+            // Only live leases are renewed: an expired one belongs to the queue again.
+            let renewed = sqlx::query(
+                "UPDATE conversations SET lease_until = $3 WHERE owner_agent_id = $1 \
+                 AND status = 'human_active' AND lease_until >= $2")
+                .bind(id.to_string()).bind(micros(now)).bind(micros(lease_until))
+                .execute(&mut *tx).await.map_err(backend_err)?.rows_affected();
+            tx.commit().await.map_err(backend_err)?;
+            Ok(renewed)
+        })
+    }
+
+    async fn create_session(&self, session: &AgentSession) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO agent_sessions (prefix, agent_id, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&session.prefix).bind(session.agent_id.to_string()).bind(&session.hash)
+            .bind(micros(session.created_at)).bind(micros(session.expires_at))
+            .execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    async fn session_by_prefix(&self, prefix: &str) -> StoreResult<Option<AgentSession>> {
+        let row: Option<(String, String, String, i64, i64)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT prefix, agent_id, hash, created_at, expires_at FROM agent_sessions WHERE prefix = $1")
+            .bind(prefix).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(|r| {
+            Ok(AgentSession {
+                prefix: r.0,
+                agent_id: AgentId(parse_id(&r.1)?),
+                hash: r.2,
+                created_at: time(r.3)?,
+                expires_at: time(r.4)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_session(&self, prefix: &str) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query("DELETE FROM agent_sessions WHERE prefix = $1")
+            .bind(prefix).execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    async fn transition(&self, t: Transition) -> StoreResult<(Conversation, Vec<Event>)> {
+        use ConversationStatus as S;
+        if !t.from.can_transition_to(t.to) && !t.is_owner_change() {
+            return Err(StoreError::InvalidTransition {
+                from: t.from,
+                to: t.to,
+            });
+        }
+        t.check().map_err(StoreError::NotOwner)?;
+        let now = Utc::now();
+        let window = chrono::Duration::days(REOPEN_WINDOW_DAYS);
+        // The outcome facts follow the status.
+        let facts = match (t.from, t.to) {
+            (_, S::Resolved) => {
+                "resolved_at = $4, resolution = CASE WHEN handed_off_at IS NULL THEN 'ai' ELSE 'human' END, \
+                 reopened = (reopened AND $12 = $12)"
+            }
+            (S::Resolved, S::AiActive | S::PendingHuman) => {
+                "reopened = (reopened OR (resolved_at IS NOT NULL AND resolved_at >= $12)), \
+                 handed_off_at = CASE WHEN $3 = 'pending_human' THEN COALESCE(handed_off_at, $4) ELSE handed_off_at END"
+            }
+            (_, S::PendingHuman | S::HumanActive) => {
+                "handed_off_at = COALESCE(handed_off_at, $4), reopened = (reopened AND $12 = $12)"
+            }
+            // `$12` is bound in every case; PostgreSQL wants each parameter used.
+            _ => "reopened = (reopened AND $12 = $12)",
+        };
+        let update = format!(
+            "UPDATE conversations SET status = $3, updated_at = $4, last_seq = last_seq + $5, \
+             team = $6, priority = $7, owner_agent_id = $8, lease_until = $9, queued_at = $10, {facts} \
+             WHERE id = $1 AND status = $2 \
+             AND ($11 IS NULL OR owner_agent_id = $11) \
+             AND ($13 IS NULL OR lease_until < $13) \
+             AND ($14 IS NULL OR (SELECT COUNT(*) FROM conversations c2 WHERE c2.owner_agent_id = $8 \
+                  AND c2.status = 'human_active' AND c2.id <> $1) < $14) \
+             RETURNING last_seq"
+        );
+        let owner = match t.assignment.agent {
+            Some(agent) => self.agent(agent).await?.map(|a| Sender {
+                agent,
+                name: a.name,
+            }),
+            None => None,
+        };
+        if t.assignment.agent.is_some() && owner.is_none() {
+            return Err(StoreError::NotFound("agent"));
+        }
+        let mut payloads = vec![EventPayload::StatusChanged {
+            from: t.from,
+            to: t.to,
+            reason: t.reason.clone(),
+            owner,
+            team: (t.to == S::PendingHuman)
+                .then(|| t.assignment.team.clone())
+                .flatten(),
+        }];
+        payloads.extend(t.events.iter().cloned());
+        let jsons = payloads
+            .iter()
+            .map(to_json)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let steps = i64::try_from(payloads.len()).unwrap_or(1);
+        let id = t.conversation.to_string();
+        let a = &t.assignment;
+        let agent = a.agent.map(|x| x.to_string());
+        let expected_owner = t.owner.map(|x| x.to_string());
+        let seq: Option<i64> = on_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(backend_err)?;
+            let row: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(update.clone()))
+                .bind(&id).bind(t.from.as_str()).bind(t.to.as_str()).bind(micros(now)).bind(steps)
+                .bind(&a.team).bind(a.priority.as_str()).bind(&agent).bind(a.lease_until.map(micros))
+                .bind(a.queued_at.map(micros)).bind(&expected_owner).bind(micros(now - window))
+                .bind(t.lease_expired_at.map(micros)).bind(t.capacity.map(i64::from))
+                .fetch_optional(&mut *tx).await.map_err(backend_err)?;
+            match row {
+                None => {
+                    tx.rollback().await.map_err(backend_err)?;
+                    None
+                }
+                Some((last,)) => {
+                    let first = last - steps + 1;
+                    for (i, (p, json)) in payloads.iter().zip(&jsons).enumerate() {
+                        sqlx::query("INSERT INTO events (conversation_id, seq, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
+                            .bind(&id).bind(first + i64::try_from(i).unwrap_or(0)).bind(p.type_name()).bind(json).bind(micros(now))
+                            .execute(&mut *tx).await.map_err(backend_err)?;
+                    }
+                    // The handoff record learns who took it and who resolved it.
+                    let latest = "(SELECT MAX(created_at) FROM handoffs WHERE conversation_id = $1)";
+                    if t.to == S::HumanActive && t.from != S::HumanActive {
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE handoffs SET claimed_at = COALESCE(claimed_at, $2), claimed_by = COALESCE(claimed_by, $3) \
+                             WHERE conversation_id = $1 AND created_at = {latest}")))
+                            .bind(&id).bind(micros(now)).bind(&agent).execute(&mut *tx).await.map_err(backend_err)?;
+                    }
+                    if t.to == S::Resolved && t.from == S::HumanActive && expected_owner.is_some() {
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE handoffs SET resolved_by = $2 WHERE conversation_id = $1 AND created_at = {latest}")))
+                            .bind(&id).bind(&expected_owner).execute(&mut *tx).await.map_err(backend_err)?;
+                    }
+                    tx.commit().await.map_err(backend_err)?;
+                    Some(first)
+                }
+            }
+        });
+        let current = self
+            .conversation(t.conversation)
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))?;
+        let Some(first) = seq else {
+            return Err(if current.status != t.from {
+                StoreError::InvalidTransition {
+                    from: current.status,
+                    to: t.to,
+                }
+            } else if t.capacity.is_some() {
+                StoreError::NotOwner("the agent is at capacity".into())
+            } else {
+                StoreError::NotOwner(format!(
+                    "the conversation is owned by {:?}",
+                    current.owner()
+                ))
+            });
+        };
+        let events = payloads
+            .into_iter()
+            .zip(first..)
+            .map(|(payload, seq)| Event {
+                seq,
+                conversation_id: t.conversation,
+                payload,
+                created_at: now,
+            })
+            .collect();
+        Ok((current, events))
+    }
+
+    async fn expired_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<Conversation>> {
+        let rows: Vec<ConversationRow> = on_pool!(self, pool => sqlx::query_as(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE status = 'human_active' AND lease_until < $1 \
+                 ORDER BY lease_until LIMIT 100")))
+            .bind(micros(now)).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(conversation_from_row).collect()
+    }
+
+    async fn human_queue(&self, workspace: WorkspaceId) -> StoreResult<Vec<Conversation>> {
+        let rows: Vec<ConversationRow> = on_pool!(self, pool => sqlx::query_as(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE workspace_id = $1 \
+                 AND status IN ('pending_human', 'human_active') ORDER BY queued_at, id LIMIT 500")))
+            .bind(workspace.to_string()).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(conversation_from_row).collect()
+    }
+
+    async fn put_handoff(&self, h: &Handoff) -> StoreResult<()> {
+        let workspace: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT workspace_id FROM conversations WHERE id = $1")
+            .bind(h.conversation_id.to_string()).fetch_optional(pool).await.map_err(backend_err))?;
+        let (workspace,) = workspace.ok_or(StoreError::NotFound("conversation"))?;
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO handoffs (id, workspace_id, conversation_id, team, record, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (conversation_id, created_at) DO UPDATE SET record = excluded.record, team = excluded.team")
+            .bind(uuid::Uuid::now_v7().to_string()).bind(&workspace).bind(h.conversation_id.to_string())
+            .bind(&h.team).bind(to_json(h)?).bind(micros(h.created_at))
+            .execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    async fn handoff(&self, conversation: ConversationId) -> StoreResult<Option<Handoff>> {
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT record FROM handoffs WHERE conversation_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1")
+            .bind(conversation.to_string()).fetch_optional(pool).await.map_err(backend_err))?;
+        row.map(|(r,)| from_json("handoff", &r)).transpose()
+    }
+
+    async fn resolved_handoffs(
+        &self,
+        workspace: WorkspaceId,
+        limit: u32,
+    ) -> StoreResult<Vec<(Handoff, AgentId)>> {
+        let rows: Vec<(String, String)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT record, resolved_by FROM handoffs WHERE workspace_id = $1 AND resolved_by IS NOT NULL \
+             ORDER BY created_at DESC LIMIT $2")
+            .bind(workspace.to_string()).bind(i64::from(limit)).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter()
+            .map(|(r, a)| Ok((from_json("handoff", &r)?, AgentId(parse_id(&a)?))))
+            .collect()
+    }
+
+    async fn queue_waits(
+        &self,
+        workspace: WorkspaceId,
+        team: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<f64>> {
+        let rows: Vec<(i64,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT claimed_at - created_at FROM handoffs WHERE workspace_id = $1 AND claimed_at IS NOT NULL \
+             AND ($2 IS NULL OR team = $2) ORDER BY created_at DESC LIMIT $3")
+            .bind(workspace.to_string()).bind(team).bind(i64::from(limit)).fetch_all(pool).await.map_err(backend_err))?;
+        #[allow(clippy::cast_precision_loss)]
+        Ok(rows.into_iter().map(|(us,)| us as f64 / 1e6).collect())
+    }
+
+    async fn rate(&self, conversation: ConversationId, rating: u8) -> StoreResult<Event> {
+        let now = Utc::now();
+        let payload = EventPayload::Rated { rating };
+        let json = to_json(&payload)?;
+        let id = conversation.to_string();
+        let seq = on_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(backend_err)?;
+            let row: Option<(i64,)> = sqlx::query_as(
+                "UPDATE conversations SET rating = $2, last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+                .bind(&id).bind(i64::from(rating)).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+            let Some((seq,)) = row else {
+                return Err(StoreError::NotFound("conversation"));
+            };
+            sqlx::query("INSERT INTO events (conversation_id, seq, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&id).bind(seq).bind(payload.type_name()).bind(&json).bind(micros(now))
+                .execute(&mut *tx).await.map_err(backend_err)?;
+            tx.commit().await.map_err(backend_err)?;
+            seq
+        });
+        Ok(Event {
+            seq,
+            conversation_id: conversation,
+            payload,
+            created_at: now,
+        })
+    }
+
+    async fn outcome_facts(
+        &self,
+        workspace: WorkspaceId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<OutcomeFacts>> {
+        let rows: Vec<OutcomeRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, channel, status, intent, created_at, last_customer_at, first_response_at, handed_off_at, \
+             resolved_at, resolution, reopened, rating FROM conversations \
+             WHERE workspace_id = $1 AND created_at >= $2 AND created_at < $3 ORDER BY created_at")
+            .bind(workspace.to_string()).bind(micros(from)).bind(micros(to)).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().map(outcome_from_row).collect()
     }
 }
 

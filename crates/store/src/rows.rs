@@ -36,8 +36,50 @@ pub(crate) type ConversationRow = (
     Option<String>,
     i64,
     i64,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
 );
-pub(crate) type MessageRow = (String, String, String, String, String, i64, Option<String>);
+pub(crate) type MessageRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+pub(crate) type AgentRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    bool,
+    Option<i64>,
+    i64,
+);
+pub(crate) type OutcomeRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    bool,
+    Option<i64>,
+);
 pub(crate) type EventRow = (String, i64, String, i64);
 pub(crate) type DocumentRow = (
     String,
@@ -158,6 +200,52 @@ pub(crate) fn conversation_from_row(r: ConversationRow) -> StoreResult<Conversat
         subject: r.5,
         created_at: time(r.6)?,
         updated_at: time(r.7)?,
+        assignment: Assignment {
+            team: r.8,
+            priority: r.9.parse().map_err(|e| corrupt("priority", e))?,
+            agent: r.10.as_deref().map(parse_id).transpose()?.map(AgentId),
+            lease_until: r.11.map(time).transpose()?,
+            queued_at: r.12.map(time).transpose()?,
+        },
+    })
+}
+
+pub(crate) fn agent_from_row(r: AgentRow) -> StoreResult<AgentAccount> {
+    Ok(AgentAccount {
+        id: AgentId(parse_id(&r.0)?),
+        workspace_id: WorkspaceId(parse_id(&r.1)?),
+        email: r.2,
+        name: r.3,
+        role: r.4.parse().map_err(|e| corrupt("role", e))?,
+        password_hash: r.5,
+        teams: from_json("teams", &r.6)?,
+        skills: from_json("skills", &r.7)?,
+        capacity: u32::try_from(r.8).map_err(|e| corrupt("capacity", e))?,
+        available: r.9,
+        last_seen_at: r.10.map(time).transpose()?,
+        created_at: time(r.11)?,
+    })
+}
+
+pub(crate) fn outcome_from_row(r: OutcomeRow) -> StoreResult<OutcomeFacts> {
+    Ok(OutcomeFacts {
+        conversation_id: ConversationId(parse_id(&r.0)?),
+        channel: r.1.parse().map_err(|e| corrupt("channel", e))?,
+        status: r.2.parse().map_err(|e| corrupt("status", e))?,
+        intent: r.3,
+        created_at: time(r.4)?,
+        last_customer_at: r.5.map(time).transpose()?,
+        first_response_at: r.6.map(time).transpose()?,
+        handed_off_at: r.7.map(time).transpose()?,
+        resolved_at: r.8.map(time).transpose()?,
+        resolution: match r.9.as_deref() {
+            None => None,
+            Some("ai") => Some(Resolution::Ai),
+            Some("human") => Some(Resolution::Human),
+            Some(other) => return Err(corrupt("resolution", other)),
+        },
+        reopened: r.10,
+        rating: r.11.and_then(|v| u8::try_from(v).ok()),
     })
 }
 
@@ -173,6 +261,7 @@ pub(crate) fn message_from_row(r: MessageRow) -> StoreResult<Message> {
             .as_deref()
             .map(|a| from_json("analysis", a))
             .transpose()?,
+        sender: r.7.as_deref().map(|s| from_json("sender", s)).transpose()?,
         created_at: time(r.5)?,
     })
 }

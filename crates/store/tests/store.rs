@@ -80,6 +80,11 @@ suite!(
     actions_are_applied_once_and_race_safely,
     tickets_are_numbered_and_updated,
     agent_state_round_trips,
+    agents_and_sessions_round_trip,
+    two_people_claiming_at_once_get_one_owner,
+    only_the_owner_posts_and_the_ai_only_while_it_owns,
+    expired_leases_return_to_the_queue_never_to_the_ai,
+    handoffs_record_who_claimed_and_resolved_and_outcomes_follow,
 );
 
 async fn workspace(store: &SqlStore) -> Workspace {
@@ -138,6 +143,7 @@ fn customer_message(conversation: ConversationId, text: &str, key: Option<&str>)
         enqueue_turn: true,
         analysis: None,
         follow_up: vec![],
+        sender: None,
     }
 }
 
@@ -1075,4 +1081,398 @@ async fn agent_state_round_trips(store: Arc<SqlStore>) {
     assert_eq!(store.agent_state(conv.id).await.expect("get"), Some(state));
     store.put_agent_state(conv.id, None).await.expect("clear");
     assert_eq!(store.agent_state(conv.id).await.expect("cleared"), None);
+}
+
+fn account(ws: &Workspace, email: &str, capacity: u32) -> AgentAccount {
+    AgentAccount {
+        id: AgentId::new(),
+        workspace_id: ws.id,
+        email: email.into(),
+        name: format!("Agent {email}"),
+        role: Role::Agent,
+        password_hash: "$argon2id$stub".into(),
+        teams: vec!["billing".into()],
+        skills: Skills::default(),
+        capacity,
+        available: true,
+        last_seen_at: None,
+        created_at: Utc::now(),
+    }
+}
+
+fn claim(c: &Conversation, agent: &AgentAccount, lease: Duration) -> Transition {
+    let mut t = Transition::new(
+        c.id,
+        c.status,
+        ConversationStatus::HumanActive,
+        format!("claimed by {}", agent.name),
+    );
+    t.assignment = Assignment {
+        team: c.assignment.team.clone(),
+        agent: Some(agent.id),
+        lease_until: Some(Utc::now() + lease),
+        ..Assignment::default()
+    };
+    t.capacity = Some(agent.capacity);
+    t
+}
+
+fn to_queue(c: &Conversation, from: ConversationStatus, owner: Option<AgentId>) -> Transition {
+    let mut t = Transition::new(c.id, from, ConversationStatus::PendingHuman, "to the queue");
+    t.owner = owner;
+    t.assignment = Assignment {
+        team: Some("billing".into()),
+        priority: Priority::High,
+        queued_at: Some(Utc::now()),
+        ..Assignment::default()
+    };
+    t
+}
+
+fn agent_message(c: ConversationId, agent: &AgentAccount, text: &str) -> NewMessage {
+    NewMessage {
+        author: Author::Agent,
+        enqueue_turn: false,
+        idempotency: None,
+        sender: Some(Sender {
+            agent: agent.id,
+            name: agent.name.clone(),
+        }),
+        ..customer_message(c, text, None)
+    }
+}
+
+fn ai_message(c: ConversationId, text: &str) -> NewMessage {
+    NewMessage {
+        author: Author::Ai,
+        enqueue_turn: false,
+        idempotency: None,
+        ..customer_message(c, text, None)
+    }
+}
+
+async fn agents_and_sessions_round_trip(store: Arc<SqlStore>) {
+    let ws = workspace(&store).await;
+    let mut a = account(&ws, "ana@example.com", 3);
+    store.create_agent(&a).await.expect("create");
+    assert!(matches!(
+        store
+            .create_agent(&account(&ws, "ana@example.com", 1))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .agent_by_email(ws.id, "ANA@example.com")
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(a.id)
+    );
+    a.available = false;
+    a.skills.languages = vec!["de".into()];
+    store.update_agent(&a).await.expect("update");
+    let back = store.agent(a.id).await.unwrap().unwrap();
+    assert!(!back.available);
+    assert_eq!(back.skills.languages, vec!["de".to_string()]);
+    let now = Utc::now();
+    let session = AgentSession {
+        prefix: "abc123".into(),
+        agent_id: a.id,
+        hash: "h".into(),
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+    };
+    store.create_session(&session).await.expect("session");
+    assert_eq!(
+        store
+            .session_by_prefix("abc123")
+            .await
+            .unwrap()
+            .map(|s| s.agent_id),
+        Some(a.id)
+    );
+    store.delete_session("abc123").await.unwrap();
+    assert!(store.session_by_prefix("abc123").await.unwrap().is_none());
+}
+
+async fn two_people_claiming_at_once_get_one_owner(store: Arc<SqlStore>) {
+    let ws = workspace(&store).await;
+    let ana = account(&ws, "ana@example.com", 1);
+    let ben = account(&ws, "ben@example.com", 1);
+    store.create_agent(&ana).await.unwrap();
+    store.create_agent(&ben).await.unwrap();
+    let c = conversation(&store, &ws).await;
+    let (c, _) = store
+        .transition(to_queue(&c, ConversationStatus::AiActive, None))
+        .await
+        .expect("queue");
+    assert_eq!(
+        c.owner(),
+        Owner::Queue {
+            team: Some("billing".into())
+        }
+    );
+    let (a, b) = tokio::join!(
+        store.transition(claim(&c, &ana, Duration::minutes(5))),
+        store.transition(claim(&c, &ben, Duration::minutes(5))),
+    );
+    assert_eq!(u8::from(a.is_ok()) + u8::from(b.is_ok()), 1, "{a:?} {b:?}");
+    let now = store.conversation(c.id).await.unwrap().unwrap();
+    let winner = if a.is_ok() { &ana } else { &ben };
+    assert_eq!(now.owner(), Owner::Agent { agent: winner.id });
+    // The status.changed event names the owner.
+    let events = store.events_after(c.id, 0, 100).await.unwrap();
+    assert!(events.iter().any(|e| matches!(&e.payload,
+        EventPayload::StatusChanged { owner: Some(o), .. } if o.agent == winner.id)));
+    // Capacity: the winner (capacity 1) cannot take a second conversation.
+    let d = conversation(&store, &ws).await;
+    let (d, _) = store
+        .transition(to_queue(&d, ConversationStatus::AiActive, None))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .transition(claim(&d, winner, Duration::minutes(5)))
+            .await,
+        Err(StoreError::NotOwner(_))
+    ));
+    // Someone else's conversation cannot be released by the loser.
+    let loser = if a.is_ok() { &ben } else { &ana };
+    let mut steal = to_queue(&now, ConversationStatus::HumanActive, Some(loser.id));
+    steal.reason = "not mine".into();
+    assert!(matches!(
+        store.transition(steal).await,
+        Err(StoreError::NotOwner(_))
+    ));
+}
+
+async fn only_the_owner_posts_and_the_ai_only_while_it_owns(store: Arc<SqlStore>) {
+    let ws = workspace(&store).await;
+    let ana = account(&ws, "ana@example.com", 5);
+    let ben = account(&ws, "ben@example.com", 5);
+    store.create_agent(&ana).await.unwrap();
+    store.create_agent(&ben).await.unwrap();
+    let c = conversation(&store, &ws).await;
+    store
+        .append_message(ai_message(c.id, "hello"))
+        .await
+        .expect("AI owns");
+    assert!(matches!(
+        store.append_message(agent_message(c.id, &ana, "hi")).await,
+        Err(StoreError::NotOwner(_))
+    ));
+    let (c, _) = store
+        .transition(claim(&c, &ana, Duration::minutes(5)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.append_message(ai_message(c.id, "talking over")).await,
+        Err(StoreError::NotOwner(_))
+    ));
+    assert!(matches!(
+        store
+            .append_message(agent_message(c.id, &ben, "not mine"))
+            .await,
+        Err(StoreError::NotOwner(_))
+    ));
+    let m = store
+        .append_message(agent_message(c.id, &ana, "Ana here"))
+        .await
+        .expect("owner posts");
+    assert_eq!(m.value.sender.as_ref().map(|s| s.agent), Some(ana.id));
+    let stored = store.messages(c.id).await.unwrap();
+    assert_eq!(
+        stored.last().unwrap().sender.as_ref().unwrap().name,
+        ana.name
+    );
+    // A customer can always write.
+    store
+        .append_message(NewMessage {
+            enqueue_turn: false,
+            ..customer_message(c.id, "thanks", None)
+        })
+        .await
+        .expect("customer");
+    // Hand back: the AI may post again, the person no longer.
+    let mut back = Transition::new(
+        c.id,
+        ConversationStatus::HumanActive,
+        ConversationStatus::AiActive,
+        "handed back",
+    );
+    back.owner = Some(ana.id);
+    store.transition(back).await.expect("hand back");
+    store
+        .append_message(ai_message(c.id, "back"))
+        .await
+        .expect("AI again");
+    assert!(matches!(
+        store
+            .append_message(agent_message(c.id, &ana, "late"))
+            .await,
+        Err(StoreError::NotOwner(_))
+    ));
+}
+
+async fn expired_leases_return_to_the_queue_never_to_the_ai(store: Arc<SqlStore>) {
+    let ws = workspace(&store).await;
+    let ana = account(&ws, "ana@example.com", 5);
+    store.create_agent(&ana).await.unwrap();
+    let c = conversation(&store, &ws).await;
+    let (c, _) = store
+        .transition(to_queue(&c, ConversationStatus::AiActive, None))
+        .await
+        .unwrap();
+    let (c, _) = store
+        .transition(claim(&c, &ana, Duration::seconds(-1)))
+        .await
+        .unwrap();
+    // The expired owner can neither post nor renew.
+    assert!(matches!(
+        store.append_message(agent_message(c.id, &ana, "hi")).await,
+        Err(StoreError::NotOwner(_))
+    ));
+    let now = Utc::now();
+    assert_eq!(
+        store
+            .touch_agent(ana.id, now, now + Duration::minutes(5))
+            .await
+            .unwrap(),
+        0
+    );
+    let expired = store.expired_leases(now).await.unwrap();
+    assert_eq!(expired.iter().map(|e| e.id).collect::<Vec<_>>(), vec![c.id]);
+    let mut t = to_queue(&c, ConversationStatus::HumanActive, Some(ana.id));
+    t.lease_expired_at = Some(now);
+    let (back, _) = store.transition(t).await.expect("expire");
+    assert_eq!(back.status, ConversationStatus::PendingHuman);
+    assert_eq!(back.assignment.team.as_deref(), Some("billing"));
+    assert!(store.expired_leases(Utc::now()).await.unwrap().is_empty());
+    // A live lease is renewed by the heartbeat and not expired.
+    let (c2, _) = store
+        .transition(claim(&back, &ana, Duration::seconds(30)))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    assert_eq!(
+        store
+            .touch_agent(ana.id, now, now + Duration::minutes(10))
+            .await
+            .unwrap(),
+        1
+    );
+    let mut t = to_queue(&c2, ConversationStatus::HumanActive, Some(ana.id));
+    t.lease_expired_at = Some(now);
+    assert!(matches!(
+        store.transition(t).await,
+        Err(StoreError::NotOwner(_))
+    ));
+}
+
+async fn handoffs_record_who_claimed_and_resolved_and_outcomes_follow(store: Arc<SqlStore>) {
+    let ws = workspace(&store).await;
+    let ana = account(&ws, "ana@example.com", 5);
+    store.create_agent(&ana).await.unwrap();
+    let c = conversation(&store, &ws).await;
+    let mut analysis = sample_analysis();
+    if let Some(i) = analysis.triage.intent.as_mut() {
+        i.out_of_scope = false;
+    }
+    store
+        .append_message(NewMessage {
+            analysis: Some(Box::new(analysis)),
+            enqueue_turn: false,
+            ..customer_message(c.id, "my invoice is wrong", None)
+        })
+        .await
+        .unwrap();
+    store
+        .append_message(ai_message(c.id, "let me look"))
+        .await
+        .unwrap();
+    let handoff = Handoff {
+        conversation_id: c.id,
+        trigger: HandoffTrigger::Customer,
+        reason: "customer asked".into(),
+        team: Some("billing".into()),
+        priority: Priority::High,
+        suggested_agent: Some(ana.id),
+        routing: vec!["skills".into()],
+        summary: HandoffSummary::default(),
+        created_at: Utc::now(),
+        vector: vec![0.6, 0.8],
+        handed_back: None,
+    };
+    let (c, _) = store
+        .transition(to_queue(&c, ConversationStatus::AiActive, None))
+        .await
+        .unwrap();
+    store.put_handoff(&handoff).await.unwrap();
+    let (c, _) = store
+        .transition(claim(&c, &ana, Duration::minutes(5)))
+        .await
+        .unwrap();
+    let mut done = Transition::new(
+        c.id,
+        ConversationStatus::HumanActive,
+        ConversationStatus::Resolved,
+        "solved",
+    );
+    done.owner = Some(ana.id);
+    store.transition(done).await.expect("resolve");
+    let resolved = store.resolved_handoffs(ws.id, 10).await.unwrap();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].1, ana.id);
+    assert_eq!(resolved[0].0.vector, vec![0.6, 0.8]);
+    assert_eq!(
+        store
+            .queue_waits(ws.id, Some("billing"), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .queue_waits(ws.id, Some("other"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Replacing the record (a hand-back note) keeps one row.
+    let mut updated = store.handoff(c.id).await.unwrap().unwrap();
+    updated.reason = "customer asked (updated)".into();
+    store.put_handoff(&updated).await.unwrap();
+    assert_eq!(
+        store.handoff(c.id).await.unwrap().unwrap().reason,
+        "customer asked (updated)"
+    );
+    store.rate(c.id, 4).await.unwrap();
+    // Reopened by the customer within 7 days.
+    store
+        .change_status(
+            c.id,
+            ConversationStatus::Resolved,
+            ConversationStatus::AiActive,
+            "wrote again",
+        )
+        .await
+        .unwrap();
+    let facts = store
+        .outcome_facts(
+            ws.id,
+            Utc::now() - Duration::hours(1),
+            Utc::now() + Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(facts.len(), 1);
+    let f = &facts[0];
+    assert_eq!(f.resolution, Some(Resolution::Human));
+    assert!(f.reopened);
+    assert_eq!(f.rating, Some(4));
+    assert!(f.handed_off_at.is_some() && f.first_response_at.is_some());
+    assert!(f.last_customer_at.is_some());
+    assert!(f.intent.is_some(), "{f:?}");
 }

@@ -77,6 +77,7 @@ pub async fn world_with(configure: impl FnOnce(Service) -> Service) -> World {
             },
             max_attempts: 3,
             workers: 1,
+            human_lease_seconds: 600,
         },
     );
     let service = Arc::new(configure(service));
@@ -196,6 +197,7 @@ impl World {
                     },
                 })),
                 follow_up: vec![],
+                sender: None,
             })
             .await
             .expect("message");

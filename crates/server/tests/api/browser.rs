@@ -257,3 +257,130 @@ async fn web_chat_answers_with_citations_and_hands_off_to_a_person() {
         .await;
     driver.quit().await;
 }
+
+impl Driver {
+    /// Waits until `css` matches an element whose text contains `needle`; returns the count of
+    /// such elements.
+    async fn wait_text(&self, css: &str, needle: &str, at_least: usize) {
+        self.wait_for(&format!("{at_least}× {needle:?} in {css}"), || async {
+            let mut n = 0;
+            for e in self.find_all(css).await {
+                if self.text(&e).await.contains(needle) {
+                    n += 1;
+                }
+            }
+            (n >= at_least).then_some(())
+        })
+        .await;
+    }
+
+    async fn wait_attribute(&self, css: &str, name: &str, value: &str) {
+        self.wait_for(&format!("{css} [{name}={value}]"), || async {
+            let e = self.find_all(css).await.into_iter().next()?;
+            (self.attribute(&e, name).await.as_deref() == Some(value)).then_some(())
+        })
+        .await;
+    }
+}
+
+/// Two browsers: the customer asks for a person in the web chat; an agent signs in to the
+/// console, claims the conversation and replies; the customer sees the reply; the agent hands
+/// back; the customer's next question is answered by the AI.
+#[tokio::test]
+#[cfg_attr(
+    not(concierge_browser_tests),
+    ignore = "set CONCIERGE_BROWSER_TESTS=1 (needs Debian's chromium and chromium-driver)"
+)]
+async fn a_person_takes_over_in_the_console_and_hands_back_to_the_ai() {
+    let app = TestApp::spawn().await;
+    app.setup_people().await;
+    let (customer, agent) = tokio::join!(Driver::start(), Driver::start());
+
+    customer.goto(&app.url("/")).await;
+    let input = customer.find("#message-input").await;
+    customer
+        .type_into(&input, "How do I reset my password?")
+        .await;
+    customer.click(&customer.find("#send-button").await).await;
+    customer
+        .wait_text(".message--ai", "Forgot password", 1)
+        .await;
+    customer
+        .click(&customer.find("#handoff-button").await)
+        .await;
+    customer
+        .wait_attribute("#status", "data-status", "pending_human")
+        .await;
+
+    agent.goto(&app.url("/console")).await;
+    let ws = agent.find("#signin-workspace").await;
+    agent
+        .cmd(
+            reqwest::Method::POST,
+            &format!("/element/{ws}/clear"),
+            Some(json!({})),
+        )
+        .await;
+    agent.type_into(&ws, "default").await;
+    agent
+        .type_into(&agent.find("#signin-email").await, "ana@example.com")
+        .await;
+    agent
+        .type_into(
+            &agent.find("#signin-password").await,
+            crate::console::PASSWORD,
+        )
+        .await;
+    agent.click(&agent.find("#signin-submit").await).await;
+    agent.wait_text("#me-name", "Ana", 1).await;
+    // The queue shows the conversation live; open it and claim it.
+    agent.click(&agent.find("#queue .queue-item").await).await;
+    agent
+        .wait_attribute("#conversation", "data-status", "pending_human")
+        .await;
+    agent
+        .wait_text("#transcript .msg", "reset my password", 1)
+        .await;
+    agent.click(&agent.find("#claim").await).await;
+    agent
+        .wait_attribute("#conversation", "data-status", "human_active")
+        .await;
+    customer
+        .wait_attribute("#status", "data-status", "human_active")
+        .await;
+    let reply = agent.find("#reply-text").await;
+    agent
+        .type_into(&reply, "Hi, this is Ana. I have sent you a new reset link.")
+        .await;
+    agent.click(&agent.find("#reply-send").await).await;
+    customer
+        .wait_text(".message--agent", "I have sent you a new reset link", 1)
+        .await;
+    customer.wait_text(".message--agent", "Ana", 1).await;
+
+    // Hand back to the AI with a note.
+    agent.click(&agent.find("#handback").await).await;
+    agent
+        .type_into(
+            &agent.find("#handback-note").await,
+            "Reset link sent; AI can continue.",
+        )
+        .await;
+    agent.click(&agent.find("#handback-confirm").await).await;
+    agent
+        .wait_attribute("#conversation", "data-status", "ai_active")
+        .await;
+    customer
+        .wait_attribute("#status", "data-status", "ai_active")
+        .await;
+    let input = customer.find("#message-input").await;
+    customer
+        .type_into(&input, "Thanks! And how do I reset my password on the app?")
+        .await;
+    customer.click(&customer.find("#send-button").await).await;
+    customer
+        .wait_text(".message--ai", "Forgot password", 2)
+        .await;
+    customer.quit().await;
+    agent.quit().await;
+}

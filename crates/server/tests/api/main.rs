@@ -7,6 +7,7 @@ mod helpers;
 
 mod access;
 mod browser;
+mod console;
 mod conversations;
 mod errors;
 mod events;

@@ -1,0 +1,420 @@
+//! The human side through the real `Service`: handoff with a summary, a team by skills and a
+//! place in the queue; the AI calling a person by itself; expert routing; claim, reply,
+//! silence of the AI, hand-back with a note; lease expiry back to the queue; outcomes.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use chrono::Utc;
+use common::*;
+use concierge_agent::HandoffRequest;
+use concierge_core::*;
+
+impl World {
+    async fn person(
+        &self,
+        email: &str,
+        teams: &[&str],
+        intents: &[&str],
+        load_cap: u32,
+    ) -> AgentAccount {
+        let a = AgentAccount {
+            id: AgentId::new(),
+            workspace_id: self.ws,
+            email: email.into(),
+            name: email.split('@').next().unwrap().to_string(),
+            role: Role::Agent,
+            password_hash: "$argon2id$test".into(),
+            teams: teams.iter().map(|t| t.to_string()).collect(),
+            skills: Skills {
+                intents: intents.iter().map(|t| t.to_string()).collect(),
+                ..Skills::default()
+            },
+            capacity: load_cap,
+            available: true,
+            last_seen_at: Some(Utc::now()),
+            created_at: Utc::now(),
+        };
+        self.store.create_agent(&a).await.expect("agent");
+        a
+    }
+
+    async fn teams(&self) {
+        let teams = TeamSettings {
+            teams: vec![
+                Team {
+                    name: "care".into(),
+                    title: None,
+                    skills: Skills {
+                        intents: vec!["order_status".into()],
+                        ..Skills::default()
+                    },
+                },
+                Team {
+                    name: "billing".into(),
+                    title: None,
+                    skills: Skills {
+                        intents: vec!["billing_payment".into()],
+                        ..Skills::default()
+                    },
+                },
+            ],
+            default_team: Some("care".into()),
+        };
+        self.service
+            .put_teams(self.ws, &teams)
+            .await
+            .expect("teams");
+    }
+
+    async fn turn(&self, conv: &Conversation, message: MessageId) {
+        let turn = Turn {
+            id: 0,
+            conversation_id: conv.id,
+            message_id: message,
+            attempts: 0,
+        };
+        self.service.run_turn(&turn).await.expect("turn");
+    }
+
+    async fn current(&self, conv: &Conversation) -> Conversation {
+        self.store.conversation(conv.id).await.unwrap().unwrap()
+    }
+
+    async fn texts(&self, conv: &Conversation) -> Vec<(Author, String)> {
+        self.store
+            .messages(conv.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.author, m.text))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_handoff_carries_a_summary_a_team_by_skills_and_the_place_in_the_queue() {
+    let w = world().await;
+    w.teams().await;
+    let conv = w.conversation(&w.maya).await;
+    // Nothing in the knowledge base: the AI says it found no answer.
+    w.say(
+        &conv,
+        "My thermostat shows E9 after the update, what does it mean?",
+        Some("device_troubleshooting"),
+    )
+    .await;
+    let updated = w
+        .service
+        .request_handoff(
+            conv.id,
+            HandoffRequest::new(HandoffTrigger::Customer, "customer asked for a person"),
+        )
+        .await
+        .expect("handoff");
+    assert_eq!(updated.status, ConversationStatus::PendingHuman);
+    assert_eq!(updated.assignment.team.as_deref(), Some("care"));
+    let h = w.store.handoff(conv.id).await.unwrap().expect("record");
+    assert_eq!(h.trigger, HandoffTrigger::Customer);
+    assert!(h.summary.wants.contains("thermostat shows E9"), "{h:?}");
+    assert!(h.summary.wants.contains("device_troubleshooting"), "{h:?}");
+    assert!(
+        h.summary
+            .tried
+            .iter()
+            .any(|t| t.starts_with("No answer found")),
+        "{:?}",
+        h.summary.tried
+    );
+    assert!(
+        h.summary
+            .customer
+            .iter()
+            .any(|l| l.contains("Maya Thompson")),
+        "{:?}",
+        h.summary.customer
+    );
+    assert!(h.summary.customer.iter().any(|l| l.starts_with("Order ")));
+    assert_eq!(h.summary.generated_by, "extractive");
+    assert!(
+        h.routing.iter().any(|r| r.contains("team care")),
+        "{:?}",
+        h.routing
+    );
+    // Every line of the summary comes from the conversation or the records read.
+    for line in h.summary.text.lines() {
+        assert!(!line.trim().is_empty());
+    }
+    let texts = w.texts(&conv).await;
+    let (author, last) = texts.last().unwrap();
+    assert_eq!(*author, Author::System);
+    assert!(last.contains("You are next in the queue"), "{last}");
+    let events = w.store.events_after(conv.id, 0, 1000).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.payload, EventPayload::HandoffRequested { .. }))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.payload, EventPayload::QueuePosition { position: 1, .. }))
+    );
+    // Asking again while waiting changes nothing.
+    let again = w
+        .service
+        .request_handoff(
+            conv.id,
+            HandoffRequest::new(HandoffTrigger::Customer, "again"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.status, ConversationStatus::PendingHuman);
+    assert_eq!(w.texts(&conv).await.len(), texts.len());
+}
+
+#[tokio::test]
+async fn the_ai_calls_a_person_after_two_answers_it_could_not_find() {
+    let w = world().await;
+    w.teams().await;
+    let conv = w.conversation(&w.bob).await;
+    let first = w
+        .post(
+            &conv,
+            "How do I recalibrate the flux sensor?",
+            Some("device_troubleshooting"),
+        )
+        .await;
+    w.turn(&conv, first).await;
+    assert_eq!(w.current(&conv).await.status, ConversationStatus::AiActive);
+    let second = w
+        .post(
+            &conv,
+            "And the quantum dampener?",
+            Some("device_troubleshooting"),
+        )
+        .await;
+    w.turn(&conv, second).await;
+    let now = w.current(&conv).await;
+    assert_eq!(now.status, ConversationStatus::PendingHuman);
+    let h = w.store.handoff(conv.id).await.unwrap().unwrap();
+    assert_eq!(h.trigger, HandoffTrigger::Agent);
+    assert!(h.reason.contains("no good answer twice"), "{}", h.reason);
+}
+
+#[tokio::test]
+async fn expert_routing_prefers_skills_then_the_lighter_load_and_skips_the_unavailable() {
+    let w = world().await;
+    w.teams().await;
+    let generalist = w.person("gil@example.com", &["care"], &[], 5).await;
+    let expert = w
+        .person("eve@example.com", &["care"], &["order_status"], 5)
+        .await;
+    let mut away = w
+        .person("abe@example.com", &["care"], &["order_status"], 5)
+        .await;
+    away.available = false;
+    w.store.update_agent(&away).await.unwrap();
+    let _other_team = w
+        .person("bo@example.com", &["billing"], &["order_status"], 5)
+        .await;
+    let conv = w.conversation(&w.maya).await;
+    w.post(&conv, "Where is my parcel?", Some("order_status"))
+        .await;
+    w.service
+        .request_handoff(
+            conv.id,
+            HandoffRequest::new(HandoffTrigger::Customer, "asked"),
+        )
+        .await
+        .unwrap();
+    let h = w.store.handoff(conv.id).await.unwrap().unwrap();
+    assert_eq!(h.suggested_agent, Some(expert.id), "{:?}", h.routing);
+    // The expert is now busy with it: for the next one with equal skills, load decides.
+    w.service.claim(conv.id, &expert).await.unwrap();
+    let second = w.conversation(&w.bob).await;
+    w.post(&second, "Anything", Some("device_setup")).await;
+    w.service
+        .request_handoff(
+            second.id,
+            HandoffRequest::new(HandoffTrigger::Customer, "asked"),
+        )
+        .await
+        .unwrap();
+    let h2 = w.store.handoff(second.id).await.unwrap().unwrap();
+    assert_eq!(
+        h2.team.as_deref(),
+        Some("care"),
+        "the default team takes device_setup"
+    );
+    assert_eq!(h2.suggested_agent, Some(generalist.id), "{:?}", h2.routing);
+}
+
+#[tokio::test]
+async fn a_person_claims_replies_the_ai_stays_silent_and_takes_back_with_the_note() {
+    let w = world().await;
+    w.teams().await;
+    let ana = w.person("ana@example.com", &["care"], &[], 3).await;
+    let ben = w.person("ben@example.com", &["care"], &[], 3).await;
+    let conv = w.conversation(&w.maya).await;
+    w.service
+        .request_handoff(
+            conv.id,
+            HandoffRequest::new(HandoffTrigger::Customer, "asked"),
+        )
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(
+        w.service.claim(conv.id, &ana),
+        w.service.claim(conv.id, &ben)
+    );
+    assert!(
+        a.is_ok() != b.is_ok(),
+        "exactly one claim wins: {a:?} {b:?}"
+    );
+    let (owner, other) = if a.is_ok() {
+        (&ana, &ben)
+    } else {
+        (&ben, &ana)
+    };
+    let conv = w.current(&conv).await;
+    assert_eq!(conv.owner(), Owner::Agent { agent: owner.id });
+    let reply = w
+        .service
+        .agent_reply(&conv, owner, "Hi Maya, I'm on it.".into(), None)
+        .await
+        .expect("owner replies");
+    assert_eq!(reply.value.sender.as_ref().unwrap().name, owner.name);
+    assert!(
+        w.service
+            .agent_reply(&conv, other, "me too".into(), None)
+            .await
+            .is_err(),
+        "only the owner replies"
+    );
+    // The customer writes while the person owns it: stored, no AI turn, the AI stays silent.
+    let created = w
+        .service
+        .post_customer_message(&conv, "Thanks! It is order A-1001.".into(), None)
+        .await
+        .unwrap();
+    assert!(w.store.claim_turn(Utc::now()).await.unwrap().is_none());
+    let events = w.store.events_after(conv.id, 0, 1000).await.unwrap();
+    assert!(events.iter().any(|e| matches!(
+        &e.payload,
+        EventPayload::AiSilenced { message_id, .. } if *message_id == created.value.id
+    )));
+    w.service
+        .add_note(&conv, other, "Customer is a long-time buyer".into())
+        .await
+        .unwrap();
+    // Hand back with a note: the AI owns it again and answers the next message.
+    let back = w
+        .service
+        .hand_back(
+            conv.id,
+            owner,
+            Some("Refund approved; order A-1001 ships Monday.".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(back.status, ConversationStatus::AiActive);
+    let h = w.store.handoff(conv.id).await.unwrap().unwrap();
+    let note = h.handed_back.expect("hand-back recorded");
+    assert_eq!(
+        note.note.as_deref(),
+        Some("Refund approved; order A-1001 ships Monday.")
+    );
+    let reply = w
+        .say(&back, "When will it arrive?", Some("order_status"))
+        .await;
+    assert!(!reply.is_empty());
+    // The person can no longer post.
+    assert!(
+        w.service
+            .agent_reply(&back, owner, "late".into(), None)
+            .await
+            .is_err()
+    );
+    let file = w.service.case_file(&w.current(&conv).await).await.unwrap();
+    assert_eq!(file.notes.len(), 1);
+    assert!(file.customer.is_some() && !file.orders.is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_lease_returns_the_conversation_to_its_queue_not_to_the_ai() {
+    let w = world_with(|mut s| {
+        // Leases that have run out the moment they are given.
+        s.config.human_lease_seconds = -1;
+        s
+    })
+    .await;
+    w.teams().await;
+    let ana = w.person("ana@example.com", &["care"], &[], 3).await;
+    let conv = w.conversation(&w.maya).await;
+    w.service
+        .request_handoff(
+            conv.id,
+            HandoffRequest::new(HandoffTrigger::Customer, "asked"),
+        )
+        .await
+        .unwrap();
+    w.service.claim(conv.id, &ana).await.unwrap();
+    assert_eq!(w.service.expire_leases().await.unwrap(), 1);
+    let now = w.current(&conv).await;
+    assert_eq!(now.status, ConversationStatus::PendingHuman);
+    assert_eq!(now.assignment.team.as_deref(), Some("care"));
+    assert_eq!(w.service.expire_leases().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn outcomes_count_a_contained_and_a_handed_off_resolution_and_a_rating() {
+    let w = world().await;
+    w.teams().await;
+    let ana = w.person("ana@example.com", &["care"], &[], 3).await;
+    let contained = w.conversation(&w.maya).await;
+    w.say(&contained, "Hello", Some("order_status")).await;
+    w.service
+        .resolve(contained.id, None, "customer: solved")
+        .await
+        .unwrap();
+    w.service.rate(contained.id, 5).await.unwrap();
+    assert!(w.service.rate(contained.id, 9).await.is_err());
+    let helped = w.conversation(&w.bob).await;
+    w.post(&helped, "I need a person", Some("order_status"))
+        .await;
+    w.service
+        .request_handoff(
+            helped.id,
+            HandoffRequest::new(HandoffTrigger::Customer, "asked"),
+        )
+        .await
+        .unwrap();
+    w.service.claim(helped.id, &ana).await.unwrap();
+    let helped_now = w.current(&helped).await;
+    w.service
+        .agent_reply(&helped_now, &ana, "Done.".into(), None)
+        .await
+        .unwrap();
+    w.service
+        .resolve(helped.id, Some(&ana), "resolved")
+        .await
+        .unwrap();
+    let facts = w
+        .store
+        .outcome_facts(w.ws, Utc::now() - chrono::Duration::hours(1), Utc::now())
+        .await
+        .unwrap();
+    let report = concierge_agent::outcomes::report(&facts, Utc::now(), chrono::Duration::hours(24));
+    assert_eq!(report.total.conversations, 2);
+    assert_eq!(report.total.contained, 1);
+    assert_eq!(report.total.resolved_after_handoff, 1);
+    assert_eq!(report.total.rating_mean, Some(5.0));
+    assert!(report.total.first_response_seconds_p50.is_some());
+    assert_eq!(report.by_intent["order_status"].conversations, 2);
+    // The person who resolved it is remembered for routing similar conversations.
+    assert_eq!(
+        w.store.resolved_handoffs(w.ws, 10).await.unwrap()[0].1,
+        ana.id
+    );
+}
