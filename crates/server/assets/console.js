@@ -421,6 +421,8 @@
     clearInterval(state.heartbeatTimer);
     closeConversation();
     store.clear();
+    if (session.agent && !ui.signinEmail.value) ui.signinEmail.value = session.agent.email || '';
+    ui.meName.textContent = '';
     Object.assign(session, { token: null, expiresAt: null, agent: null });
     state.items = [];
     state.drafts.clear();
@@ -438,18 +440,16 @@
     const workspace = ui.signinWorkspace.value.trim();
     const email = ui.signinEmail.value.trim();
     const password = ui.signinPassword.value;
-    if (!email || !password) {
-      showError('Enter your email and password.');
-      (email ? ui.signinPassword : ui.signinEmail).focus();
+    if (!workspace || !email || !password) {
+      showError('Enter the workspace, your email and your password.');
+      (!workspace ? ui.signinWorkspace : !email ? ui.signinEmail : ui.signinPassword).focus();
       return;
     }
     clearError();
     ui.signinSubmit.disabled = true;
     ui.signinSubmit.setAttribute('aria-busy', 'true');
     try {
-      // An empty slug is left out: the server's default workspace.
-      const body = workspace ? { workspace, email, password } : { email, password };
-      const data = await api('POST', paths.session, { body, auth: false });
+      const data = await api('POST', paths.session, { body: { workspace, email, password }, auth: false });
       if (!data || typeof data.token !== 'string' || !data.agent) throw new ApiError(500, { detail: 'The server returned an unexpected response.' });
       ui.signinPassword.value = '';
       beginSession({ token: data.token, expiresAt: data.expires_at, agent: data.agent, workspace });
@@ -625,7 +625,7 @@
         h('span', { class: 'queue-item__wait', dataset: { since: String(item.since), long: String(s >= LONG_WAIT_S) } }, duration(s))));
     }
     if (conv.status === 'human_active') {
-      const owner = isMine(conv) ? 'You' : (conv.owner && conv.owner.name) || 'An agent';
+      const owner = isMine(conv) ? 'You' : item.owner_name || (conv.owner && conv.owner.name) || 'An agent';
       meta.push(h('span', { class: 'dot-sep queue-item__owner' }, owner));
     } else if (conv.status !== 'pending_human') {
       meta.push(h('span', { class: 'dot-sep' }, STATUS_LABELS[conv.status] || conv.status));
@@ -816,7 +816,7 @@
 
     const owner = conv.owner || {};
     const meta = [conv.subject, conv.channel && `via ${conv.channel}`, `team: ${teamLabel(conv.team)}`,
-      owner.kind === 'agent' ? (isMine(conv) ? 'owned by you' : `owned by ${owner.name || 'another agent'}`)
+      owner.kind === 'agent' ? (isMine(conv) ? 'owned by you' : `owned by ${cf.owner_name || owner.name || 'another agent'}`)
         : owner.kind === 'queue' ? `in the ${teamLabel(owner.team || conv.team)} queue` : 'handled by the AI'];
     ui.convMeta.replaceChildren(meta.filter(Boolean).join(' · '), ' · opened ', relTime(conv.created_at) || '');
     if (isMine(conv) && parseDate(conv.lease_until)) ui.convMeta.append(' · lease ends ', relTime(conv.lease_until));
@@ -892,15 +892,25 @@
         row(item).map((cell, i) => h('td', { class: heads[i] === 'Total' ? 'num' : null }, cell))))));
   }
 
+  /** Rebuilds a context section only when its data changed: open <details>, scroll
+   *  positions and focused buttons survive the refreshes that every live event causes. */
+  const sectionData = new WeakMap();
+  function section(el, data, build) {
+    const sig = JSON.stringify([data, me().id, state.teams]);
+    if (sectionData.get(el) === sig) return;
+    sectionData.set(el, sig);
+    el.replaceChildren(...[build()].flat());
+  }
+
   function renderContext(cf) {
     ui.contextEmpty.hidden = true;
     ui.contextBody.hidden = false;
     const hf = cf.handoff;
-    if (!hf) ui.ctxHandoff.replaceChildren(muted('No handoff for this conversation.'));
-    else {
+    section(ui.ctxHandoff, hf, () => {
+      if (!hf) return muted('No handoff for this conversation.');
       const s = hf.summary || {};
       const sa = hf.suggested_agent;
-      ui.ctxHandoff.replaceChildren(
+      return [
         kv([['Reason', hf.reason], ['Trigger', TRIGGER_LABELS[hf.trigger] || hf.trigger], ['Team', teamLabel(hf.team)],
           ['Priority', capitalize(hf.priority)], ['Suggested', sa && `${sa.name || 'An agent'}${sa.id === me().id ? ' (you)' : ''}`],
           ['Requested', relTime(hf.created_at)]]),
@@ -909,11 +919,12 @@
         collapsible('What was tried', s.tried),
         collapsible('Routing', hf.routing),
         collapsible('Customer facts', s.customer),
-        s.generated_by ? muted(`Summary: ${s.generated_by}`) : null);
-    }
+        s.generated_by ? muted(`Summary: ${s.generated_by}`) : null,
+      ];
+    });
 
     const suggestions = Array.isArray(cf.suggestions) ? cf.suggestions : [];
-    ui.ctxSuggestions.replaceChildren(...(suggestions.length === 0 ? [muted('No suggestions.')] : suggestions.map((sg, i) => {
+    section(ui.ctxSuggestions, suggestions, () => (suggestions.length === 0 ? muted('No suggestions.') : suggestions.map((sg, i) => {
       const n = Array.isArray(sg.citations) ? sg.citations.length : 0;
       return h('div', { class: 'suggestion' },
         h('p', { class: 'suggestion__text' }, sg.text || ''),
@@ -925,18 +936,18 @@
     })));
 
     const c = cf.customer;
-    ui.ctxCustomer.replaceChildren(c ? kv([['Name', c.name], ['Email', c.email], ['Phone', c.phone], ['Tier', c.tier]])
-      : muted('No customer profile.'));
-    ui.ctxOrders.replaceChildren(table(cf.orders, 'No orders.', ['Order', 'Status', 'Total', 'Placed'],
+    section(ui.ctxCustomer, c, () => (c ? kv([['Name', c.name], ['Email', c.email], ['Phone', c.phone], ['Tier', c.tier]])
+      : muted('No customer profile.')));
+    section(ui.ctxOrders, cf.orders, () => table(cf.orders, 'No orders.', ['Order', 'Status', 'Total', 'Placed'],
       (o) => [String(o.number ?? ''), o.status || '', money(o.total, o.currency), relTime(o.placed_at)]));
-    ui.ctxTickets.replaceChildren(table(cf.tickets, 'No tickets.', ['Ticket', 'Subject', 'Status', 'Priority'],
+    section(ui.ctxTickets, cf.tickets, () => table(cf.tickets, 'No tickets.', ['Ticket', 'Subject', 'Status', 'Priority'],
       (t) => [String(t.number ?? ''), t.subject || '', t.status || '', t.priority || '']));
 
     const seen = new Set();
     const sources = [...(Array.isArray(cf.sources) ? cf.sources : []), ...((hf && hf.summary && hf.summary.sources) || [])]
       .filter((s) => s && !seen.has(s.document_id) && seen.add(s.document_id));
-    ui.ctxSources.replaceChildren(sources.length === 0 ? muted('No sources cited.')
-      : h('ul', null, sources.map((s) => h('li', null, link(s.url, s.title || s.document_id)))));
+    section(ui.ctxSources, sources, () => (sources.length === 0 ? muted('No sources cited.')
+      : h('ul', null, sources.map((s) => h('li', null, link(s.url, s.title || s.document_id))))));
   }
 
   /* ========================================= 8. Actions & composers */

@@ -111,7 +111,7 @@ async fn people_sign_in_claim_reply_note_and_hand_back_over_http() {
     let conv = app.create_conversation().await;
     app.post_message(&conv, "My heater makes a loud noise", None)
         .await;
-    app.wait_for_log_event(&conv.id, &conv.token, "reply.sent")
+    app.wait_for_log_event(&conv.id, &app.api_key, "reply.sent")
         .await;
     let res = app.handoff(&conv, None).await;
     assert_eq!(res.status(), 200);
