@@ -203,7 +203,7 @@
     heartbeat: '/v1/console/heartbeat',
     queue: '/v1/console/queue',
     stream: '/v1/console/stream',
-    teams: '/v1/console/teams',
+    teams: '/v1/teams',
     conversation: (id) => `/v1/console/conversations/${enc(id)}`,
     action: (id, action) => `/v1/console/conversations/${enc(id)}/${action}`,
     events: (id) => `/v1/conversations/${enc(id)}/events`,
