@@ -177,7 +177,27 @@ impl Service {
                 text: h.text.clone(),
             })
             .collect();
-        let system = self.system_prompt(conversation, &passages).await?;
+        // A person handed the conversation back: the AI resumes with their note (which also
+        // counts as evidence, like a tool result) and their messages in the history.
+        let handback = self
+            .store
+            .handoff(conversation.id)
+            .await?
+            .and_then(|h| h.handed_back)
+            .and_then(|b| {
+                b.note.map(|n| {
+                    format!(
+                        "Note from {} of the support team, who handed this conversation back to you: {}",
+                        b.by.name,
+                        self.for_model(&agent, &n)
+                    )
+                })
+            });
+        let mut system = self.system_prompt(conversation, &passages).await?;
+        if let Some(note) = &handback {
+            system.push_str(note);
+            system.push('\n');
+        }
         let (messages, customer) = self.llm_history(conversation, message, &agent).await?;
         let mut run = Run {
             service: self,
@@ -189,7 +209,7 @@ impl Service {
             messages,
             evidence: Evidence {
                 passages,
-                tool_results: vec![],
+                tool_results: handback.into_iter().collect(),
                 customer,
             },
             steps_used: 0,

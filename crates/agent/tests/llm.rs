@@ -491,3 +491,94 @@ async fn openai_changes_an_address_and_starts_a_return_each_after_a_yes() {
         .collect();
     assert_eq!(tools, vec!["change_shipping_address", "start_return"]);
 }
+
+/// The handoff summary is the model's when every sentence is supported by the conversation's
+/// facts and the facts themselves otherwise; after a person hands back with a note, the model
+/// sees the note and may answer from it.
+#[tokio::test]
+async fn the_model_summarises_handoffs_only_from_the_facts_and_resumes_with_the_hand_back_note() {
+    let (fake, base) = spawn(
+        openai_wire::check,
+        openai_wire::PATH,
+        vec![
+            openai_text("The customer wrote that the thermostat shows E9 after the update."),
+            openai_text("The customer was promised a full refund of 500 dollars by phone."),
+            openai_text("Your replacement thermostat ships Monday."),
+        ],
+    )
+    .await;
+    let w = world_with_model(openai(&base)).await;
+    let conv = w.conversation(&w.maya).await;
+    w.post(
+        &conv,
+        "My thermostat shows E9 after the update, what does it mean?",
+        Some("device_troubleshooting"),
+    )
+    .await;
+    let handoff = |c: ConversationId| {
+        w.service.request_handoff(
+            c,
+            concierge_agent::HandoffRequest::new(HandoffTrigger::Customer, "customer asked"),
+        )
+    };
+    handoff(conv.id).await.expect("handoff");
+    let h = w.store.handoff(conv.id).await.unwrap().unwrap();
+    assert!(h.summary.generated_by.starts_with("llm:"), "{h:?}");
+    assert_eq!(
+        h.summary.text,
+        "The customer wrote that the thermostat shows E9 after the update."
+    );
+    // An invented claim: the facts are sent instead.
+    let other = w.conversation(&w.bob).await;
+    w.post(
+        &other,
+        "My thermostat shows E9 too",
+        Some("device_troubleshooting"),
+    )
+    .await;
+    handoff(other.id).await.expect("handoff");
+    let h2 = w.store.handoff(other.id).await.unwrap().unwrap();
+    assert_eq!(h2.summary.generated_by, "extractive");
+    assert!(!h2.summary.text.contains("refund"), "{}", h2.summary.text);
+
+    // A person takes over and hands back with a note; the model resumes with it.
+    let ana = AgentAccount {
+        id: AgentId::new(),
+        workspace_id: w.ws,
+        email: "ana@example.com".into(),
+        name: "Ana".into(),
+        role: Role::Agent,
+        password_hash: "$argon2id$test".into(),
+        teams: vec![],
+        skills: Skills::default(),
+        capacity: 3,
+        available: true,
+        last_seen_at: None,
+        created_at: chrono::Utc::now(),
+    };
+    w.store.create_agent(&ana).await.unwrap();
+    w.service.claim(conv.id, &ana).await.unwrap();
+    let conv = w
+        .service
+        .hand_back(
+            conv.id,
+            &ana,
+            Some("Replacement thermostat ships Monday.".into()),
+        )
+        .await
+        .unwrap();
+    let reply = w
+        .say(
+            &conv,
+            "So what happens now?",
+            Some("device_troubleshooting"),
+        )
+        .await;
+    assert_eq!(reply, "Your replacement thermostat ships Monday.");
+    let system = fake.body(2)["messages"][0]["content"].to_string();
+    assert!(
+        system.contains("Replacement thermostat ships Monday.") && system.contains("Ana"),
+        "{system}"
+    );
+    fake.assert_clean();
+}
