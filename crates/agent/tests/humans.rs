@@ -418,3 +418,145 @@ async fn outcomes_count_a_contained_and_a_handed_off_resolution_and_a_rating() {
         ana.id
     );
 }
+
+/// A small deterministic sentence embedder for the test: hashed bag of lower-cased words, L2
+/// normalised (texts sharing words are similar, others are not).
+struct Words;
+
+#[async_trait::async_trait]
+impl concierge_knowledge::embed::Embedder for Words {
+    fn model_id(&self) -> &str {
+        "test-words"
+    }
+    fn dims(&self) -> usize {
+        64
+    }
+    async fn embed(
+        &self,
+        texts: &[String],
+    ) -> Result<Vec<Vec<f32>>, concierge_knowledge::embed::EmbedError> {
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let mut v = vec![0f32; 64];
+                for w in t.to_lowercase().split(|c: char| !c.is_alphanumeric()) {
+                    if w.len() > 3 {
+                        let h = w
+                            .bytes()
+                            .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+                        v[(h % 64) as usize] += 1.0;
+                    }
+                }
+                concierge_knowledge::embed::normalized(v)
+            })
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn expert_routing_suggests_who_resolved_similar_conversations() {
+    let w = world_with(|mut s| {
+        let kb = concierge_knowledge::KnowledgeBase::new(
+            s.knowledge.store.clone(),
+            s.knowledge.pipeline.index.clone(),
+            Some(std::sync::Arc::new(Words)),
+        );
+        s.knowledge = std::sync::Arc::new(kb);
+        s
+    })
+    .await;
+    w.teams().await;
+    let eve = w.person("eve@example.com", &["care"], &[], 5).await;
+    let gil = w.person("gil@example.com", &["care"], &[], 5).await;
+    // Past conversations: Eve resolved a thermostat Wi-Fi problem, Gil a delivery question.
+    for (who, text) in [
+        (&eve, "My thermostat loses its wifi connection every night"),
+        (&gil, "The courier left my parcel at the wrong address"),
+    ] {
+        let c = w.conversation(&w.bob).await;
+        w.post(&c, text, Some("device_setup")).await;
+        w.service
+            .request_handoff(c.id, HandoffRequest::new(HandoffTrigger::Customer, "asked"))
+            .await
+            .unwrap();
+        w.service.claim(c.id, who).await.unwrap();
+        w.service.resolve(c.id, Some(who), "solved").await.unwrap();
+    }
+    for (text, expected) in [
+        ("Thermostat wifi connection drops again", &eve),
+        (
+            "My parcel went to the wrong address, the courier says delivered",
+            &gil,
+        ),
+    ] {
+        let c = w.conversation(&w.maya).await;
+        w.post(&c, text, Some("device_setup")).await;
+        w.service
+            .request_handoff(c.id, HandoffRequest::new(HandoffTrigger::Customer, "asked"))
+            .await
+            .unwrap();
+        let h = w.store.handoff(c.id).await.unwrap().unwrap();
+        assert_eq!(
+            h.suggested_agent,
+            Some(expected.id),
+            "{text}: {:?}",
+            h.routing
+        );
+        assert!(
+            h.routing.iter().any(|r| r.contains("similarity")),
+            "{:?}",
+            h.routing
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_transfer_moves_the_conversation_to_the_other_teams_queue_with_a_new_record() {
+    let w = world().await;
+    w.teams().await;
+    let ana = w.person("ana@example.com", &["care"], &[], 3).await;
+    let bo = w.person("bo@example.com", &["billing"], &[], 3).await;
+    let conv = w.conversation(&w.maya).await;
+    w.post(
+        &conv,
+        "I was charged twice this month",
+        Some("order_status"),
+    )
+    .await;
+    w.service
+        .request_handoff(
+            conv.id,
+            HandoffRequest::new(HandoffTrigger::Customer, "asked"),
+        )
+        .await
+        .unwrap();
+    w.service.claim(conv.id, &ana).await.unwrap();
+    // Only the owner transfers a conversation a person holds; the team must exist.
+    assert!(
+        w.service
+            .transfer(conv.id, &bo, "billing", None)
+            .await
+            .is_err()
+    );
+    assert!(
+        w.service
+            .transfer(conv.id, &ana, "nowhere", None)
+            .await
+            .is_err()
+    );
+    let moved = w
+        .service
+        .transfer(conv.id, &ana, "billing", Some("double charge".into()))
+        .await
+        .unwrap();
+    assert_eq!(moved.status, ConversationStatus::PendingHuman);
+    assert_eq!(moved.assignment.team.as_deref(), Some("billing"));
+    let h = w.store.handoff(conv.id).await.unwrap().unwrap();
+    assert_eq!(h.trigger, HandoffTrigger::Human);
+    assert!(h.reason.contains("double charge"), "{}", h.reason);
+    assert_eq!(h.suggested_agent, Some(bo.id), "{:?}", h.routing);
+    w.service
+        .claim(conv.id, &bo)
+        .await
+        .expect("billing takes it");
+}
