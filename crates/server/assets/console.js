@@ -23,6 +23,8 @@
 
   const STORAGE_KEY = 'concierge:console:v1';
   const HEARTBEAT_MS = 30000;
+  /** Without input for this long the person counts as idle: leases are no longer renewed. */
+  const IDLE_MS = 5 * 60 * 1000;
   const REFRESH_DEBOUNCE_MS = 150;
   const TICK_MS = 15000;
   const TYPING_TIMEOUT_MS = 20000;
@@ -336,6 +338,7 @@
     queueStream: null,
     liveState: 'connecting',
     heartbeatTimer: 0,
+    lastActivity: Date.now(),
     heartbeatBusy: false,
     /** conversation id → { reply, note, replyKey, replyKeyText } for conversations not on screen. */
     drafts: new Map(),
@@ -481,7 +484,11 @@
     if (state.heartbeatBusy && available === undefined) return;
     state.heartbeatBusy = true;
     try {
-      const data = await api('POST', paths.heartbeat, available === undefined ? {} : { body: { available } });
+      // Leases are renewed only while the person is at the console (recent input), so a
+      // conversation held by someone who walked away returns to its queue.
+      const body = { active: Date.now() - state.lastActivity < IDLE_MS };
+      if (available !== undefined) body.available = available;
+      const data = await api('POST', paths.heartbeat, { body });
       if (data && data.agent) { session.agent = data.agent; store.save(); }
       renderMe();
     } catch (err) {
@@ -1134,8 +1141,15 @@
     });
     // Background tabs throttle timers: renew the leases as soon as the tab is visible again.
     document.addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'visible' && session.token) heartbeat();
+      if (document.visibilityState === 'visible' && session.token) {
+        state.lastActivity = Date.now();
+        heartbeat();
+      }
     });
+    // Any input counts as activity (see IDLE_MS).
+    for (const type of ['keydown', 'pointerdown', 'pointermove', 'wheel', 'focusin']) {
+      document.addEventListener(type, () => { state.lastActivity = Date.now(); }, { passive: true, capture: true });
+    }
   }
 
   function boot() {

@@ -103,6 +103,9 @@ pub struct SessionDto {
 pub struct Heartbeat {
     /// Takes new conversations (routing suggests only available people).
     pub available: Option<bool>,
+    /// `false` when the person has been idle at the console: their leases are not renewed (and
+    /// run out, returning the conversations to their queues) and routing stops suggesting them.
+    pub active: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -657,7 +660,8 @@ pub async fn sign_out(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The console is alive: renews the person's leases, marks them online, sets availability.
+/// The console is alive and its person active: renews their leases, marks them online, sets
+/// availability. An idle console (`active: false`) renews nothing.
 #[utoipa::path(post, path = "/v1/console/heartbeat", tag = TAG, request_body = Option<Heartbeat>,
     responses(
         (status = 200, body = HeartbeatDto),
@@ -677,7 +681,11 @@ pub async fn heartbeat(
         agent.available = available;
         state.service.store.update_agent(&agent).await?;
     }
-    let renewed = state.service.heartbeat(&agent).await?;
+    let renewed = if input.active == Some(false) {
+        0
+    } else {
+        state.service.heartbeat(&agent).await?
+    };
     Ok(Json(HeartbeatDto {
         renewed,
         agent: (&agent).into(),

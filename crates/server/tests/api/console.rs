@@ -162,6 +162,19 @@ async fn people_sign_in_claim_reply_note_and_hand_back_over_http() {
         (&ben, &ana, "Ben")
     };
 
+    // The heartbeat renews the owner's lease only while they are active at the console.
+    let beat = |active: bool| {
+        app.console_post(
+            owner,
+            "/v1/console/heartbeat",
+            Some(json!({"active": active})),
+        )
+    };
+    let idle: Value = beat(false).await.json().await.unwrap();
+    assert_eq!(idle["renewed"], 0);
+    let active: Value = beat(true).await.json().await.unwrap();
+    assert_eq!(active["renewed"], 1);
+
     let reply = format!("/v1/console/conversations/{}/reply", conv.id);
     let res = app
         .console_post(other, &reply, Some(json!({"text": "me too"})))
