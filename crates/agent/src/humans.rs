@@ -1207,7 +1207,10 @@ fn facts(
     tried.dedup();
     let mut profile = Vec::new();
     if let Some(c) = customer {
-        let mut line = format!("Customer {}", c.name.as_deref().unwrap_or("(no name)"));
+        let mut line = match c.name.as_deref() {
+            Some(name) => format!("Customer {name}"),
+            None => "Customer not identified (anonymous chat)".to_string(),
+        };
         if let Some(t) = &c.tier {
             line.push_str(&format!(", tier {t}"));
         }
