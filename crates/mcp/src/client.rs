@@ -134,14 +134,8 @@ pub struct Connection {
     discovered: std::sync::RwLock<Discovered>,
     /// Notified when the server says its tool list changed.
     changed: Arc<tokio::sync::Notify>,
-    /// Notified when this connection is dropped (ends its watcher).
-    gone: Arc<tokio::sync::Notify>,
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.gone.notify_one();
-    }
+    /// Dropped with the connection: its receivers (the watchers) see the channel close.
+    gone: tokio::sync::watch::Sender<()>,
 }
 
 impl Connection {
@@ -204,12 +198,53 @@ impl Connection {
         let discovered = discover(&spec.name, &client)
             .await
             .map_err(|e| fail(format!("tools/list: {e}")))?;
+        let gone = tokio::sync::watch::channel(()).0;
+        // 2026-07-28 has no sessions to carry notifications: a `subscriptions/listen` stream
+        // does, when the server announces tool list changes.
+        let stateless = client
+            .peer_info()
+            .is_some_and(|i| i.protocol_version == rmcp::model::ProtocolVersion::V_2026_07_28);
+        let announces = client
+            .peer_info()
+            .and_then(|i| i.capabilities.tools.as_ref().and_then(|t| t.list_changed))
+            .unwrap_or(false);
+        if stateless && announces {
+            let filter = rmcp::model::SubscriptionFilter::builder()
+                .tools_list_changed()
+                .build();
+            match client.listen(filter).await {
+                Ok(mut subscription) => {
+                    let (changed, mut gone, name) =
+                        (changed.clone(), gone.subscribe(), spec.name.clone());
+                    tokio::spawn(async move {
+                        loop {
+                            tokio::select! {
+                                _ = gone.changed() => return,
+                                next = subscription.next() => match next {
+                                    Ok(Some(rmcp::model::ServerNotification::ToolListChangedNotification(_))) => {
+                                        changed.notify_one();
+                                    }
+                                    Ok(Some(_)) => {}
+                                    Ok(None) | Err(_) => {
+                                        tracing::info!(server = %name, "MCP subscription ended");
+                                        return;
+                                    }
+                                },
+                            }
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(server = %spec.name, error = %e, "cannot subscribe to tool changes");
+                }
+            }
+        }
         Ok(Arc::new(Self {
             spec,
             client,
             discovered: std::sync::RwLock::new(discovered),
             changed,
-            gone: Arc::new(tokio::sync::Notify::new()),
+            gone,
         }))
     }
 
@@ -445,6 +480,9 @@ pub struct ExternalServers {
     >,
     health:
         std::sync::Mutex<std::collections::HashMap<concierge_core::WorkspaceId, Vec<ServerHealth>>>,
+    /// The configuration each workspace's connections were made from (as JSON), so a change
+    /// stored by the CLI or another replica is noticed and applied.
+    loaded: std::sync::Mutex<std::collections::HashMap<concierge_core::WorkspaceId, String>>,
 }
 
 impl ExternalServers {
@@ -453,6 +491,7 @@ impl ExternalServers {
             service,
             connections: Default::default(),
             health: Default::default(),
+            loaded: Default::default(),
         })
     }
 
@@ -492,6 +531,9 @@ impl ExternalServers {
     /// (Re)connects to the workspace's servers as configured and registers their tools.
     pub async fn load(&self, ws: concierge_core::WorkspaceId) -> Result<Vec<ServerHealth>, String> {
         let settings = self.settings(ws).await?;
+        if let Ok(mut loaded) = self.loaded.lock() {
+            loaded.insert(ws, serde_json::to_string(&settings).unwrap_or_default());
+        }
         let mut connections = self.connections.lock().await;
         // Servers no longer listed: tools removed, connections closed.
         let listed: std::collections::HashSet<&str> =
@@ -556,13 +598,13 @@ impl ExternalServers {
     fn watch(&self, ws: concierge_core::WorkspaceId, connection: &Arc<Connection>) {
         let weak = Arc::downgrade(connection);
         let changed = connection.changed.clone();
-        let gone = connection.gone.clone();
+        let mut gone = connection.gone.subscribe();
         let service = self.service.clone();
         let name = connection.spec.name.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    _ = gone.notified() => return,
+                    _ = gone.changed() => return,
                     _ = changed.notified() => {}
                 }
                 let Some(c) = weak.upgrade() else { return };
@@ -598,15 +640,26 @@ impl ExternalServers {
         }
     }
 
-    /// Reconnects workspaces whose connections died or whose servers were unreachable, with
-    /// exponential backoff (5 s doubling to 5 min), until `stop` resolves.
+    /// Until `stop` resolves: applies configuration stored elsewhere (the CLI, another replica)
+    /// within 5 s, and reconnects workspaces whose connections died or whose servers were
+    /// unreachable, with exponential backoff (5 s doubling to 5 min).
     pub async fn supervise(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
-        let mut delay = Duration::from_secs(5);
+        let mut backoff = SETTINGS_POLL;
+        let mut retry_at = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = &mut stop => return,
-                _ = tokio::time::sleep(delay) => {}
+                _ = tokio::time::sleep(SETTINGS_POLL) => {}
+            }
+            // Configuration changed elsewhere (the CLI, another replica): apply it now.
+            for ws in self.changed_settings().await {
+                tracing::info!(workspace = %ws, "MCP servers changed in the store: reconnecting");
+                let _ = self.load(ws).await;
+            }
+            // Dead or failing servers: retried with exponential backoff.
+            if tokio::time::Instant::now() < retry_at {
+                continue;
             }
             let unhealthy: std::collections::HashSet<concierge_core::WorkspaceId> = {
                 let connections = self.connections.lock().await;
@@ -627,16 +680,44 @@ impl ExternalServers {
                 dead.chain(failing).collect()
             };
             if unhealthy.is_empty() {
-                delay = Duration::from_secs(5);
+                backoff = SETTINGS_POLL;
                 continue;
             }
             for ws in unhealthy {
                 let _ = self.load(ws).await;
             }
-            delay = (delay * 2).min(Duration::from_secs(300));
+            backoff = (backoff * 2).min(Duration::from_secs(300));
+            retry_at = tokio::time::Instant::now() + backoff;
         }
     }
+
+    /// Workspaces whose stored MCP servers differ from what their connections were made from.
+    async fn changed_settings(&self) -> Vec<concierge_core::WorkspaceId> {
+        let Ok(workspaces) = self.service.store.list_workspaces().await else {
+            return vec![];
+        };
+        let mut out = Vec::new();
+        for w in workspaces {
+            let Ok(now) = self.settings(w.id).await else {
+                continue;
+            };
+            let now = serde_json::to_string(&now).unwrap_or_default();
+            let loaded = self
+                .loaded
+                .lock()
+                .map(|l| l.get(&w.id).cloned())
+                .unwrap_or(None);
+            let empty = serde_json::to_string(&McpServers::default()).unwrap_or_default();
+            if loaded.unwrap_or(empty) != now {
+                out.push(w.id);
+            }
+        }
+        out
+    }
 }
+
+/// How often the supervisor looks at the stored configuration and at dead connections.
+const SETTINGS_POLL: Duration = Duration::from_secs(5);
 
 /// Every tool of the server across pages, minus those with an invalid name or input schema.
 async fn discover(

@@ -115,11 +115,11 @@ impl ConciergeMcp {
     /// The tools `caller` may use, in a stable order.
     pub fn tools_for(&self, caller: Caller) -> Vec<Tool> {
         let staff = matches!(caller, Caller::Staff { .. });
-        let mut tools: Vec<Tool> = self
-            .service
-            .tools
-            .specs()
-            .into_iter()
+        // The built-in tools and the workspace's external servers' (`<server>.<tool>`).
+        let mut specs = self.service.tools.specs_in(caller.workspace());
+        specs.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut tools: Vec<Tool> = specs
+            .iter()
             // Handing over is a conversation's business: `hand_over_conversation` below.
             .filter(|s| s.name != REQUEST_HUMAN)
             .map(|s| registry_tool(s, staff))
@@ -188,8 +188,9 @@ impl ConciergeMcp {
         let spec = self
             .service
             .tools
-            .spec(name)
+            .spec_in(caller.workspace(), name)
             .ok_or_else(|| unknown_tool(name))?;
+        let spec = &spec;
         let ctx = match caller {
             Caller::Customer {
                 workspace,
@@ -203,7 +204,10 @@ impl ConciergeMcp {
                 idempotency_key: None,
             },
             Caller::Staff { workspace } => {
-                let named = match args.remove(CUSTOMER_ARG) {
+                let named = match (!is_external(spec))
+                    .then(|| args.remove(CUSTOMER_ARG))
+                    .flatten()
+                {
                     Some(Value::String(s)) => Some(s),
                     // Input errors are tool results, so a model can correct its call.
                     Some(_) => {
@@ -325,13 +329,22 @@ impl ConciergeMcp {
 
 /// Whether a registry tool acts on a customer's records (all but the knowledge search).
 fn needs_customer(spec: &ToolSpec) -> bool {
-    spec.name != "search_knowledge"
+    spec.name != "search_knowledge" && !is_external(spec)
+}
+
+/// A tool of one of the workspace's external servers (`<server>.<tool>`): its arguments are
+/// its own (no `customer` is added or taken out) and it acts on no customer's records here.
+fn is_external(spec: &ToolSpec) -> bool {
+    spec.name.contains('.')
 }
 
 /// A registry tool as MCP lists it; staff get the `customer` argument.
 fn registry_tool(spec: &ToolSpec, staff: bool) -> Tool {
     let mut schema = spec.input_schema.clone();
-    if staff && let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+    if staff
+        && !is_external(spec)
+        && let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut)
+    {
         props.insert(
             CUSTOMER_ARG.into(),
             json!({
@@ -562,13 +575,74 @@ impl ServerHandler for ConciergeMcp {
     }
 
     /// 2026-07-28 clients subscribe to change notifications with `subscriptions/listen`: the
-    /// subscription is accepted for what the server advertises (the SDK's default `listen`
-    /// holds it open until the client cancels; the tool list itself does not change).
+    /// subscription is accepted for what the server advertises.
     fn accepted_subscription_filter(
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
         Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
+    /// Holds a `subscriptions/listen` stream open and sends `notifications/tools/list_changed`
+    /// whenever the caller's workspace's tools change (an external server added, removed, or
+    /// its own list changed), until the client cancels.
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
+        let workspace = self.caller(context.request_context())?.workspace();
+        let mut changes = self.service.tools.changes();
+        loop {
+            tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                changed = changes.recv() => match changed {
+                    Ok(ws) if ws != workspace => {}
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        if context.sink().notify_tool_list_changed().await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+            }
+        }
+    }
+
+    /// An `initialize` session (2025-11-25 and older): tells the client when the caller's
+    /// workspace's tools change, for as long as the session lives.
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        let caller = match self.fixed {
+            Some(c) => Some(c),
+            None => context
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|p| p.extensions.get::<Caller>())
+                .copied(),
+        };
+        let Some(caller) = caller else {
+            return;
+        };
+        let workspace = caller.workspace();
+        let peer = context.peer;
+        let mut changes = self.service.tools.changes();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = changes.recv() => match changed {
+                        Ok(ws) if ws != workspace => {}
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            if peer.notify_tool_list_changed().await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                    // A session that ended takes its listener with it.
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {
+                        if peer.is_transport_closed() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

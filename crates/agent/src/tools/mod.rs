@@ -250,6 +250,8 @@ pub struct ToolRegistry {
     tools: ToolMap,
     /// Tools of a workspace's external (MCP) servers, named `<server>.<tool>`.
     external: std::sync::RwLock<std::collections::HashMap<WorkspaceId, ToolMap>>,
+    /// The workspace whose tool list just changed (MCP sessions tell their clients).
+    changes: tokio::sync::broadcast::Sender<WorkspaceId>,
 }
 
 /// The name a tool goes by for a language model: `[A-Za-z0-9_-]` only, so an external tool's
@@ -264,6 +266,7 @@ impl ToolRegistry {
         let mut r = ToolRegistry {
             tools: BTreeMap::new(),
             external: Default::default(),
+            changes: tokio::sync::broadcast::channel(64).0,
         };
         for t in builtin::all().into_iter().chain(commerce::all()) {
             r.register(t);
@@ -285,18 +288,45 @@ impl ToolRegistry {
 
     /// Checks a call's arguments without running it.
     /// Replaces the tools of the workspace's external server `server` (none: removes them).
+    /// Listeners learn which workspace's tool list changed (a reconnect with the same tools
+    /// is no change).
     pub fn set_external(&self, ws: WorkspaceId, server: &str, tools: Vec<Arc<dyn Tool>>) {
         let prefix = format!("{server}.");
-        if let Ok(mut all) = self.external.write() {
-            let map = all.entry(ws).or_default();
-            map.retain(|name, _| !name.starts_with(&prefix));
-            for t in tools {
-                let name = t.spec().name.clone();
-                if name.starts_with(&prefix) {
-                    map.insert(name, t);
+        let fingerprint = |map: &ToolMap| -> Vec<String> {
+            map.iter()
+                .filter(|(name, _)| name.starts_with(&prefix))
+                .map(|(name, t)| {
+                    format!(
+                        "{name}\u{0}{}",
+                        serde_json::to_string(t.spec()).unwrap_or_default()
+                    )
+                })
+                .collect()
+        };
+        let changed = match self.external.write() {
+            Ok(mut all) => {
+                let map = all.entry(ws).or_default();
+                let before = fingerprint(map);
+                map.retain(|name, _| !name.starts_with(&prefix));
+                for t in tools {
+                    let name = t.spec().name.clone();
+                    if name.starts_with(&prefix) {
+                        map.insert(name, t);
+                    }
                 }
+                before != fingerprint(map)
             }
+            Err(_) => false,
+        };
+        if changed {
+            // Nobody listening is fine.
+            let _ = self.changes.send(ws);
         }
+    }
+
+    /// Tells which workspace's tool list changed, from now on.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<WorkspaceId> {
+        self.changes.subscribe()
     }
 
     /// A tool by name: built in, or one of the workspace's external tools.
