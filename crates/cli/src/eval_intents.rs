@@ -45,6 +45,10 @@ pub struct IntentArgs {
     /// L2 penalty of the classifier (default: the shipped one).
     #[arg(long)]
     l2: Option<f32>,
+    /// Share of the word n-gram (TF-IDF) classifier in the blend with the sentence-vector
+    /// classifier (default: the shipped one; 0 turns it off).
+    #[arg(long)]
+    lexical_weight: Option<f32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -486,6 +490,13 @@ pub async fn run(args: IntentArgs, config: &concierge_config::Config) -> anyhow:
     };
     if let Some(l2) = args.l2 {
         intent_config.train.l2 = l2;
+    }
+    if let Some(w) = args.lexical_weight {
+        anyhow::ensure!(
+            (0.0..1.0).contains(&w),
+            "--lexical-weight is a share in [0, 1)"
+        );
+        intent_config.lexical_weight = w;
     }
     let mut report = serde_json::Map::new();
     let (metrics, train_seconds, latencies) = if let Some(test_path) = &args.test {

@@ -4,6 +4,7 @@
 pub mod guardrails;
 pub mod intent;
 pub mod language;
+pub mod lexical;
 pub mod linear;
 pub mod pii;
 pub mod routing;

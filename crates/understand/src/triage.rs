@@ -8,6 +8,10 @@ use concierge_core::{Handling, IntentResult, IntentScore, LanguageResult, Triage
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// The intent engine's version: bumped when a stored model must be retrained (2: the lexical
+/// classifier joined the blend).
+const ENGINE: &str = "intent-engine:2";
+
 /// The setting name and model kind under which a workspace's intents are stored.
 pub const INTENTS: &str = "intents";
 
@@ -101,9 +105,14 @@ impl IntentSettings {
     }
 
     /// SHA-256 of the canonical JSON: any change to intents or examples changes it.
+    /// Identifies the settings and the engine that trains on them: a changed setting, or an
+    /// engine change that needs a retrain (`ENGINE`), gives a new fingerprint.
     pub fn fingerprint(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        hex::encode(Sha256::digest(&json))
+        let mut h = Sha256::new();
+        h.update(ENGINE.as_bytes());
+        h.update(&json);
+        hex::encode(h.finalize())
     }
 
     /// Every example with its label, out-of-scope ones labelled with an internal name.
