@@ -13,7 +13,7 @@ mod sse;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use concierge_config::{Config, LogFormat};
-use concierge_core::Store;
+use concierge_core::{Role, Skills, Store, TeamSettings};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -51,6 +51,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Console accounts (people who take conversations over).
+    Agents {
+        #[command(subcommand)]
+        command: AgentsCommand,
     },
     /// Load generators that print figures.
     Bench {
@@ -158,6 +163,48 @@ enum KeysCommand {
     List {
         #[arg(long, default_value = "default")]
         workspace: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentsCommand {
+    /// Create an account; the password is read from standard input (one line, at least 12
+    /// characters) and stored as an Argon2id hash.
+    Create {
+        #[arg(long, default_value = "default")]
+        workspace: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// `agent` or `admin`.
+        #[arg(long, default_value = "agent")]
+        role: String,
+        /// Teams (comma-separated; each must exist in the workspace's teams).
+        #[arg(long, value_delimiter = ',')]
+        teams: Vec<String>,
+        /// Skills: intents, ISO 639-1 languages and tags (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        intents: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        languages: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
+        /// Conversations owned at once.
+        #[arg(long, default_value_t = 5)]
+        capacity: u32,
+    },
+    /// List a workspace's accounts.
+    List {
+        #[arg(long, default_value = "default")]
+        workspace: String,
+    },
+    /// Set an account's password (read from standard input, one line).
+    SetPassword {
+        #[arg(long, default_value = "default")]
+        workspace: String,
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -399,6 +446,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             }
         }
+        Command::Agents { command } => {
+            let config = load_config(cli.config.as_ref())?;
+            let store = concierge_server::open_store(&config).await?;
+            agents(store.as_ref(), command).await?;
+        }
         Command::Keys { command } => {
             let config = load_config(cli.config.as_ref())?;
             let store = concierge_server::open_store(&config).await?;
@@ -598,5 +650,107 @@ async fn mcp_probe(
         println!("result {result}");
     }
     connection.close().await;
+    Ok(())
+}
+
+/// Reads one line (a password) from standard input.
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    concierge_server::console::check_password(&password).map_err(|e| anyhow::anyhow!(e.detail))?;
+    Ok(password)
+}
+
+async fn agents(store: &dyn Store, command: AgentsCommand) -> anyhow::Result<()> {
+    let workspace = match &command {
+        AgentsCommand::Create { workspace, .. }
+        | AgentsCommand::List { workspace }
+        | AgentsCommand::SetPassword { workspace, .. } => workspace.clone(),
+    };
+    let ws = store
+        .workspace_by_slug(&workspace)
+        .await?
+        .with_context(|| format!("no workspace {workspace:?}"))?;
+    match command {
+        AgentsCommand::Create {
+            email,
+            name,
+            role,
+            teams,
+            intents,
+            languages,
+            tags,
+            capacity,
+            ..
+        } => {
+            let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let settings: TeamSettings =
+                match store.setting(ws.id, concierge_agent::humans::TEAMS).await? {
+                    Some(v) => serde_json::from_value(v).context("the workspace's stored teams")?,
+                    None => TeamSettings::default(),
+                };
+            let password = read_password()?;
+            let account = concierge_server::console::create_account(
+                store,
+                &settings,
+                ws.id,
+                concierge_server::console::AccountInput {
+                    email,
+                    name,
+                    password,
+                    role,
+                    teams,
+                    skills: Skills {
+                        intents,
+                        tags,
+                        languages,
+                    },
+                    capacity,
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.detail))?;
+            println!(
+                "created {} ({}, {}) in workspace {workspace:?}",
+                account.email,
+                account.name,
+                account.role.as_str()
+            );
+        }
+        AgentsCommand::List { .. } => {
+            for a in store.agents(ws.id).await? {
+                println!(
+                    "{}  {}  {}  teams {}  capacity {}  {}  last seen {}",
+                    a.email,
+                    a.name,
+                    a.role.as_str(),
+                    if a.teams.is_empty() {
+                        "-".to_string()
+                    } else {
+                        a.teams.join(",")
+                    },
+                    a.capacity,
+                    if a.available { "available" } else { "away" },
+                    a.last_seen_at.map_or("never".to_string(), |t| t
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string())
+                );
+            }
+        }
+        AgentsCommand::SetPassword { email, .. } => {
+            let mut account = store
+                .agent_by_email(ws.id, &email)
+                .await?
+                .with_context(|| format!("no account {email:?} in workspace {workspace:?}"))?;
+            let password = read_password()?;
+            account.password_hash = concierge_server::auth::hash_password(&password)
+                .map_err(|e| anyhow::anyhow!(e.detail))?;
+            store.update_agent(&account).await?;
+            println!("password of {} set", account.email);
+        }
+    }
     Ok(())
 }

@@ -1187,13 +1187,25 @@ pub async fn new_account(
     ws: core::WorkspaceId,
     input: AccountInput,
 ) -> ApiResult<core::AgentAccount> {
-    create_account(state.service.store.as_ref(), &state.service, ws, input).await
+    let teams = state.service.teams(ws).await?;
+    create_account(state.service.store.as_ref(), &teams, ws, input).await
 }
 
-/// [`new_account`] without a running server (the CLI and the demo).
+/// Checks a new password (the same rule for the API and the CLI).
+pub fn check_password(password: &str) -> ApiResult<()> {
+    if password.chars().count() < 12 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            "the password must have at least 12 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// [`new_account`] without a running server (the CLI): `teams` are the workspace's.
 pub async fn create_account(
     store: &dyn core::Store,
-    service: &concierge_agent::Service,
+    teams: &core::TeamSettings,
     ws: core::WorkspaceId,
     input: AccountInput,
 ) -> ApiResult<core::AgentAccount> {
@@ -1206,13 +1218,10 @@ pub async fn create_account(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(bad("name must be 1-100 characters".into()));
     }
-    if input.password.chars().count() < 12 {
-        return Err(bad("the password must have at least 12 characters".into()));
-    }
+    check_password(&input.password)?;
     if !(1..=100).contains(&input.capacity) {
         return Err(bad("capacity is 1 to 100".into()));
     }
-    let teams = service.teams(ws).await?;
     for t in &input.teams {
         if teams.team(t).is_none() {
             return Err(bad(format!("no team is named {t:?}")));
