@@ -338,6 +338,9 @@ pub trait Store: Send + Sync + 'static {
     async fn expired_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<Conversation>>;
     /// The workspace's conversations waiting for or owned by a person.
     async fn human_queue(&self, workspace: WorkspaceId) -> StoreResult<Vec<Conversation>>;
+    /// A cheap fingerprint of the human queue (how many, latest change, total events): it
+    /// changes whenever a queued conversation changes, enters or leaves the queue.
+    async fn human_queue_version(&self, workspace: WorkspaceId) -> StoreResult<(i64, i64, i64)>;
     /// Stores a handoff record; a record with the same conversation and creation time is
     /// replaced (e.g. when the person hands back).
     async fn put_handoff(&self, handoff: &Handoff) -> StoreResult<()>;

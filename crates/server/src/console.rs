@@ -729,7 +729,22 @@ pub async fn stream(State(state): State<Arc<AppState>>, headers: HeaderMap) -> A
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<SseEvent, Infallible>>(8);
     tokio::spawn(async move {
         let mut last = String::new();
+        let mut version = None;
+        // The whole queue is read (and compared) only when its cheap fingerprint moved, or at
+        // least every 15 s (waiting times and positions of other teams' items).
+        let mut full_read = tokio::time::Instant::now();
         loop {
+            let now = state.service.store.human_queue_version(ws).await.ok();
+            let stale = full_read.elapsed() >= Duration::from_secs(15);
+            if now.is_some() && now == version && !stale {
+                tokio::select! {
+                    _ = tokio::time::sleep(QUEUE_POLL) => continue,
+                    _ = tx.closed() => break,
+                    _ = state.shutdown_signal() => break,
+                }
+            }
+            version = now;
+            full_read = tokio::time::Instant::now();
             match read_queue(&state, ws).await {
                 Ok(q) => {
                     // Waiting times tick every second; compare without them.

@@ -1421,6 +1421,14 @@ impl Store for SqlStore {
         rows.into_iter().map(conversation_from_row).collect()
     }
 
+    async fn human_queue_version(&self, workspace: WorkspaceId) -> StoreResult<(i64, i64, i64)> {
+        let row: (i64, Option<i64>, Option<i64>) = on_pool!(self, pool => sqlx::query_as(
+            "SELECT COUNT(*), MAX(updated_at), CAST(SUM(last_seq) AS BIGINT) FROM conversations \
+             WHERE workspace_id = $1 AND status IN ('pending_human', 'human_active')")
+            .bind(workspace.to_string()).fetch_one(pool).await.map_err(backend_err))?;
+        Ok((row.0, row.1.unwrap_or(0), row.2.unwrap_or(0)))
+    }
+
     async fn put_handoff(&self, h: &Handoff) -> StoreResult<()> {
         let workspace: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
             "SELECT workspace_id FROM conversations WHERE id = $1")

@@ -1203,10 +1203,14 @@ async fn two_people_claiming_at_once_get_one_owner(store: Arc<SqlStore>) {
     store.create_agent(&ana).await.unwrap();
     store.create_agent(&ben).await.unwrap();
     let c = conversation(&store, &ws).await;
+    let empty = store.human_queue_version(ws.id).await.unwrap();
+    assert_eq!(empty, (0, 0, 0));
     let (c, _) = store
         .transition(to_queue(&c, ConversationStatus::AiActive, None))
         .await
         .expect("queue");
+    let queued = store.human_queue_version(ws.id).await.unwrap();
+    assert_eq!(queued.0, 1);
     assert_eq!(
         c.owner(),
         Owner::Queue {
@@ -1219,6 +1223,11 @@ async fn two_people_claiming_at_once_get_one_owner(store: Arc<SqlStore>) {
     );
     assert_eq!(u8::from(a.is_ok()) + u8::from(b.is_ok()), 1, "{a:?} {b:?}");
     let now = store.conversation(c.id).await.unwrap().unwrap();
+    assert_ne!(
+        store.human_queue_version(ws.id).await.unwrap(),
+        queued,
+        "a claim moves the queue's fingerprint"
+    );
     let winner = if a.is_ok() { &ana } else { &ben };
     assert_eq!(now.owner(), Owner::Agent { agent: winner.id });
     // The status.changed event names the owner.
