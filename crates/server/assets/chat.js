@@ -279,6 +279,7 @@
     conversation: (id) => `/v1/conversations/${encodeURIComponent(id)}`,
     messages: (id) => `/v1/conversations/${encodeURIComponent(id)}/messages`,
     handoff: (id) => `/v1/conversations/${encodeURIComponent(id)}/handoff`,
+    resolve: (id) => `/v1/conversations/${encodeURIComponent(id)}/resolve`,
     events: (id) => `/v1/conversations/${encodeURIComponent(id)}/events`,
   };
 
@@ -479,6 +480,9 @@
     input: $('message-input'),
     send: $('send-button'),
     handoff: $('handoff-button'),
+    resolve: $('resolve-button'),
+    rating: $('rating'),
+    ratingLabel: $('rating-label'),
   };
 
   /* ========================================================= state */
@@ -505,6 +509,9 @@
     queue: Promise.resolve(),
     stream: null,
     handoffBusy: false,
+    resolveBusy: false,
+    /** The customer rated this conversation (the stars are then hidden). */
+    rated: false,
     typingTimer: 0,
     renderSeq: 0,
   };
@@ -761,6 +768,56 @@
     ui.input.disabled = closed;
     ui.send.disabled = closed;
     ui.closedNotice.hidden = !closed;
+    // "Solved" ends the conversation (writing again reopens it); then the customer may rate it.
+    ui.resolve.disabled = state.resolveBusy || !state.conversationId
+      || status === 'resolved' || closed;
+    ui.rating.hidden = status !== 'resolved';
+    for (const star of ui.rating.querySelectorAll('.rating__star')) star.hidden = state.rated;
+  }
+
+  function resolveConversation() {
+    if (ui.resolve.disabled) return;
+    state.resolveBusy = true;
+    state.rated = false;
+    ui.ratingLabel.textContent = 'Glad it is solved. How did we do?';
+    updateControls();
+    clearError();
+    const generation = state.generation;
+    enqueue(async () => {
+      try {
+        const conversation = await withRetry(() => api('POST', paths.resolve(state.conversationId), {
+          token: state.token,
+        }));
+        if (generation !== state.generation) return;
+        if (conversation && conversation.status) setStatus(conversation.status);
+      } catch (err) {
+        if (generation !== state.generation || err instanceof StaleError) return;
+        showError(errorText(err, 'Could not mark the conversation as solved. Please try again.'));
+      } finally {
+        if (generation === state.generation) {
+          state.resolveBusy = false;
+          updateControls();
+        }
+      }
+    });
+  }
+
+  async function rate(stars) {
+    if (!state.conversationId || state.rated) return;
+    const generation = state.generation;
+    try {
+      await withRetry(() => api('POST', paths.resolve(state.conversationId), {
+        body: { rating: stars },
+        token: state.token,
+      }));
+      if (generation !== state.generation) return;
+      state.rated = true;
+      ui.ratingLabel.textContent = 'Thank you for your feedback!';
+      updateControls();
+    } catch (err) {
+      if (generation !== state.generation || err instanceof StaleError) return;
+      showError(errorText(err, 'Could not send your rating. Please try again.'));
+    }
   }
 
   function persist() {
@@ -871,6 +928,8 @@
       createKey: null,
       stream: null,
       handoffBusy: false,
+      resolveBusy: false,
+      rated: false,
       queue: Promise.resolve(),
     });
     state.rendered.clear();
@@ -1114,6 +1173,11 @@
     });
     ui.input.addEventListener('input', autoGrow);
     ui.handoff.addEventListener('click', requestHandoff);
+    ui.resolve.addEventListener('click', resolveConversation);
+    ui.rating.addEventListener('click', (e) => {
+      const star = e.target.closest('.rating__star');
+      if (star) rate(Number(star.dataset.rating));
+    });
     ui.newConversation.addEventListener('click', startNewConversation);
     ui.closedNewConversation.addEventListener('click', startNewConversation);
     ui.errorDismiss.addEventListener('click', clearError);

@@ -381,6 +381,26 @@ async fn a_person_takes_over_in_the_console_and_hands_back_to_the_ai() {
     customer
         .wait_text(".message--ai", "Forgot password", 2)
         .await;
+
+    // The customer marks it solved and rates it; the outcome report counts both.
+    customer
+        .click(&customer.find("#resolve-button").await)
+        .await;
+    customer
+        .wait_attribute("#status", "data-status", "resolved")
+        .await;
+    customer
+        .click(&customer.find(".rating__star[data-rating='5']").await)
+        .await;
+    customer.wait_text("#rating-label", "Thank you", 1).await;
+    let report: Value = app
+        .get("/v1/analytics/outcomes", Some(&app.api_key))
+        .await
+        .json()
+        .await
+        .expect("report");
+    assert_eq!(report["total"]["resolved_after_handoff"], 1, "{report}");
+    assert_eq!(report["total"]["rating_mean"], 5.0, "{report}");
     customer.quit().await;
     agent.quit().await;
 }
