@@ -29,6 +29,10 @@ pub struct IntentConfig {
     /// Share of the lexical (TF-IDF word n-gram) classifier in the geometric blend with the
     /// sentence-vector classifier (see [`crate::lexical`]); 0 turns it off.
     pub lexical_weight: f32,
+    /// The words are used only with at least this many examples per class on average: from a
+    /// handful of examples a vocabulary overfits, and out-of-scope messages that share a word
+    /// with an intent's examples stop looking out of scope (docs/evaluation.md).
+    pub lexical_min_per_class: usize,
 }
 
 impl Default for IntentConfig {
@@ -45,6 +49,7 @@ impl Default for IntentConfig {
             max_in_scope_loss: 0.02,
             neighbors: true,
             lexical_weight: 0.35,
+            lexical_min_per_class: 20,
         }
     }
 }
@@ -193,7 +198,15 @@ impl IntentModel {
             return Err("no training examples (or not one vector per label)".into());
         }
         // Texts are needed for the lexical half only.
-        let lexical_on = config.lexical_weight > 0.0 && texts.len() == labels.len();
+        let classes = {
+            let mut l: Vec<&str> = labels.to_vec();
+            l.sort_unstable();
+            l.dedup();
+            l.len().max(1)
+        };
+        let lexical_on = config.lexical_weight > 0.0
+            && texts.len() == labels.len()
+            && labels.len() >= config.lexical_min_per_class * classes;
         let lexical_fit = |rows: &[usize], y: &[usize], classes: usize| {
             if !lexical_on {
                 return None;
@@ -504,6 +517,17 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("train: {e}"));
         assert!(without.lexical.is_none());
+        // Too few examples per intent for a vocabulary: the words stay out.
+        let few = IntentModel::train(
+            examples,
+            None,
+            &IntentConfig {
+                lexical_min_per_class: 21,
+                ..IntentConfig::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("train: {e}"));
+        assert!(few.lexical.is_none());
         let flat = without.predict("the card was declined", &unit(&[1.0, 1.0]));
         assert!(flat.confidence < 0.6, "vectors alone cannot tell: {flat:?}");
     }
