@@ -564,11 +564,7 @@ impl Service {
             format!("handed back to the AI by {}", agent.name),
         );
         t.owner = Some(agent.id);
-        t.assignment = Assignment {
-            team: conversation.assignment.team.clone(),
-            priority: conversation.assignment.priority,
-            ..Assignment::default()
-        };
+        t.assignment = conversation.assignment.kept(None);
         t.events = vec![EventPayload::HandedBack {
             author: sender(agent),
             note: note.clone(),
@@ -657,12 +653,7 @@ impl Service {
             format!("released to the queue by {}", agent.name),
         );
         t.owner = Some(agent.id);
-        t.assignment = Assignment {
-            team: conversation.assignment.team.clone(),
-            priority: conversation.assignment.priority,
-            queued_at: Some(Utc::now()),
-            ..Assignment::default()
-        };
+        t.assignment = conversation.assignment.kept(Some(Utc::now()));
         let (updated, events) = self.store.transition(t).await?;
         self.publish_all(&events);
         Ok(updated)
@@ -699,11 +690,7 @@ impl Service {
                 None => conversation.assignment.agent,
             };
         }
-        t.assignment = Assignment {
-            team: conversation.assignment.team.clone(),
-            priority: conversation.assignment.priority,
-            ..Assignment::default()
-        };
+        t.assignment = conversation.assignment.kept(None);
         let (updated, events) = self.store.transition(t).await?;
         self.publish_all(&events);
         self.store.put_agent_state(id, None).await?;
@@ -743,12 +730,7 @@ impl Service {
             );
             t.owner = c.assignment.agent;
             t.lease_expired_at = Some(now);
-            t.assignment = Assignment {
-                team: c.assignment.team.clone(),
-                priority: c.assignment.priority,
-                queued_at: Some(now),
-                ..Assignment::default()
-            };
+            t.assignment = c.assignment.kept(Some(now));
             match self.store.transition(t).await {
                 Ok((_, events)) => {
                     self.publish_all(&events);

@@ -232,6 +232,19 @@ pub struct Assignment {
     pub queued_at: Option<DateTime<Utc>>,
 }
 
+impl Assignment {
+    /// The queue and priority kept, no owner (leaving a person: a release, a hand-back, a
+    /// resolution, an expired lease). `queued_at`: when it (re-)enters a queue.
+    pub fn kept(&self, queued_at: Option<DateTime<Utc>>) -> Assignment {
+        Assignment {
+            team: self.team.clone(),
+            priority: self.priority,
+            queued_at,
+            ..Assignment::default()
+        }
+    }
+}
+
 /// The one owner of a conversation at a given moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -451,12 +451,9 @@ impl Store for SqlStore {
         let mut t = Transition::new(id, from, to, reason);
         // Moving a person's conversation: only from the owner it has now (compare-and-set).
         t.owner = current.assignment.agent;
-        t.assignment = Assignment {
-            team: current.assignment.team,
-            priority: current.assignment.priority,
-            queued_at: (to == ConversationStatus::PendingHuman).then(Utc::now),
-            ..Assignment::default()
-        };
+        t.assignment = current
+            .assignment
+            .kept((to == ConversationStatus::PendingHuman).then(Utc::now));
         if to == ConversationStatus::HumanActive {
             return Err(StoreError::Conflict(
                 "a person takes a conversation by claiming it".into(),
@@ -1478,30 +1475,14 @@ impl Store for SqlStore {
     }
 
     async fn rate(&self, conversation: ConversationId, rating: u8) -> StoreResult<Event> {
-        let now = Utc::now();
-        let payload = EventPayload::Rated { rating };
-        let json = to_json(&payload)?;
-        let id = conversation.to_string();
-        let seq = on_pool!(self, pool => {
-            let mut tx = pool.begin().await.map_err(backend_err)?;
-            let row: Option<(i64,)> = sqlx::query_as(
-                "UPDATE conversations SET rating = $2, last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
-                .bind(&id).bind(i64::from(rating)).fetch_optional(&mut *tx).await.map_err(backend_err)?;
-            let Some((seq,)) = row else {
-                return Err(StoreError::NotFound("conversation"));
-            };
-            sqlx::query("INSERT INTO events (conversation_id, seq, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(&id).bind(seq).bind(payload.type_name()).bind(&json).bind(micros(now))
-                .execute(&mut *tx).await.map_err(backend_err)?;
-            tx.commit().await.map_err(backend_err)?;
-            seq
-        });
-        Ok(Event {
-            seq,
-            conversation_id: conversation,
-            payload,
-            created_at: now,
-        })
+        let done = on_pool!(self, pool => sqlx::query("UPDATE conversations SET rating = $2 WHERE id = $1")
+            .bind(conversation.to_string()).bind(i64::from(rating))
+            .execute(pool).await.map(|r| r.rows_affected()).map_err(backend_err))?;
+        if done == 0 {
+            return Err(StoreError::NotFound("conversation"));
+        }
+        self.append_event(conversation, EventPayload::Rated { rating })
+            .await
     }
 
     async fn outcome_facts(
