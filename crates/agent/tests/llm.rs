@@ -542,21 +542,7 @@ async fn the_model_summarises_handoffs_only_from_the_facts_and_resumes_with_the_
     assert!(!h2.summary.text.contains("refund"), "{}", h2.summary.text);
 
     // A person takes over and hands back with a note; the model resumes with it.
-    let ana = AgentAccount {
-        id: AgentId::new(),
-        workspace_id: w.ws,
-        email: "ana@example.com".into(),
-        name: "Ana".into(),
-        role: Role::Agent,
-        password_hash: "$argon2id$test".into(),
-        teams: vec![],
-        skills: Skills::default(),
-        capacity: 3,
-        available: true,
-        last_seen_at: None,
-        created_at: chrono::Utc::now(),
-    };
-    w.store.create_agent(&ana).await.unwrap();
+    let ana = w.person("ana@example.com", &[], &[], 3).await;
     w.service.claim(conv.id, &ana).await.unwrap();
     let conv = w
         .service
@@ -577,7 +563,7 @@ async fn the_model_summarises_handoffs_only_from_the_facts_and_resumes_with_the_
     assert_eq!(reply, "Your replacement thermostat ships Monday.");
     let system = fake.body(2)["messages"][0]["content"].to_string();
     assert!(
-        system.contains("Replacement thermostat ships Monday.") && system.contains("Ana"),
+        system.contains("Replacement thermostat ships Monday.") && system.contains("Note from ana"),
         "{system}"
     );
     fake.assert_clean();

@@ -246,6 +246,36 @@ impl World {
             .status
     }
 
+    /// A console account of the workspace, online now.
+    #[allow(dead_code)]
+    pub async fn person(
+        &self,
+        email: &str,
+        teams: &[&str],
+        intents: &[&str],
+        load_cap: u32,
+    ) -> AgentAccount {
+        let a = AgentAccount {
+            id: AgentId::new(),
+            workspace_id: self.ws,
+            email: email.into(),
+            name: email.split('@').next().unwrap().to_string(),
+            role: Role::Agent,
+            password_hash: "$argon2id$test".into(),
+            teams: teams.iter().map(|t| t.to_string()).collect(),
+            skills: Skills {
+                intents: intents.iter().map(|t| t.to_string()).collect(),
+                ..Skills::default()
+            },
+            capacity: load_cap,
+            available: true,
+            last_seen_at: Some(Utc::now()),
+            created_at: Utc::now(),
+        };
+        self.store.create_agent(&a).await.expect("agent");
+        a
+    }
+
     pub async fn steps(&self, conv: &Conversation) -> Vec<StepRecord> {
         self.store
             .events_after(conv.id, 0, 1000)
