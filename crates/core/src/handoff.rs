@@ -403,29 +403,34 @@ impl Transition {
         }
     }
 
-    /// Checks the shape: the status machine allows it, and an agent is named exactly for
-    /// `human_active`.
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the shape before the store runs it: the status machine allows it
+    /// (`InvalidTransition` otherwise), a person's conversation is moved by that person or by
+    /// lease expiry, and an owner and a lease are named exactly for `human_active` (`NotOwner`
+    /// otherwise).
+    pub fn check(&self) -> Result<(), crate::StoreError> {
+        use crate::StoreError;
         if !self.from.can_transition_to(self.to) && !self.is_owner_change() {
-            return Err(format!(
-                "cannot change status from {} to {}",
-                self.from, self.to
-            ));
+            return Err(StoreError::InvalidTransition {
+                from: self.from,
+                to: self.to,
+            });
         }
         if self.from == ConversationStatus::HumanActive
             && self.owner.is_none()
             && self.lease_expired_at.is_none()
         {
-            return Err(
+            return Err(StoreError::NotOwner(
                 "a conversation a person owns is moved only by that person or by lease expiry"
                     .into(),
-            );
+            ));
         }
         let human = self.to == ConversationStatus::HumanActive;
         if human != self.assignment.agent.is_some()
             || human != self.assignment.lease_until.is_some()
         {
-            return Err("an owner and a lease are set exactly for human_active".into());
+            return Err(StoreError::NotOwner(
+                "an owner and a lease are set exactly for human_active".into(),
+            ));
         }
         Ok(())
     }

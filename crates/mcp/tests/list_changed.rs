@@ -197,14 +197,7 @@ async fn a_changed_tool_list_is_followed() {
     for p in peers {
         p.notify_tool_list_changed().await.expect("notify");
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while w.service.tools.spec_in(w.ws, "dyn.second").is_none() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the new tool never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_tool(&w, "dyn.second", Duration::from_secs(10)).await;
     let env = concierge_agent::tools::ToolEnv {
         store: w.store.clone(),
         knowledge: w.service.knowledge.clone(),
@@ -225,8 +218,8 @@ async fn a_changed_tool_list_is_followed() {
     assert_eq!(out["called"], "second");
 }
 
-async fn wait_for_tool(w: &common::World, name: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+async fn wait_for_tool(w: &common::World, name: &str, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
     while w.service.tools.spec_in(w.ws, name).is_none() {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -270,7 +263,6 @@ async fn a_2026_server_announces_changes_on_a_subscription_and_the_client_follow
         server.bump.notify_waiters();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    wait_for_tool(&w, "dyn.second").await;
 }
 
 /// Our client side of Concierge's own MCP server, counting `tools/list_changed`.
@@ -366,7 +358,7 @@ async fn servers_stored_by_the_cli_or_another_replica_are_applied_without_a_rest
         servers: vec![spec],
     })
     .await;
-    wait_for_tool(&w, "dyn.first").await;
+    wait_for_tool(&w, "dyn.first", Duration::from_secs(20)).await;
     store(McpServers::default()).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while w.service.tools.spec_in(w.ws, "dyn.first").is_some() {
