@@ -23,20 +23,21 @@ pub struct DemoArgs {
     no_serve: bool,
 }
 
+/// A customer of `demo/customers.json`, with their orders.
 #[derive(Deserialize)]
-struct DemoCustomer {
-    external_id: String,
-    name: String,
-    email: String,
+pub struct DemoCustomer {
+    pub external_id: String,
+    pub name: String,
+    pub email: String,
     phone: Option<String>,
     tier: Option<String>,
     #[serde(default)]
-    orders: Vec<DemoOrder>,
+    pub orders: Vec<DemoOrder>,
 }
 
 #[derive(Deserialize)]
-struct DemoOrder {
-    number: String,
+pub struct DemoOrder {
+    pub number: String,
     status: String,
     placed_at: DateTime<Utc>,
     currency: String,
@@ -64,12 +65,11 @@ async fn load_customers(
     store: &dyn Store,
     workspace: WorkspaceId,
     path: &Path,
-) -> anyhow::Result<(usize, usize)> {
+) -> anyhow::Result<Vec<DemoCustomer>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let customers: Vec<DemoCustomer> =
         serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
-    let mut orders = 0;
     for c in &customers {
         let profile = Customer {
             id: CustomerId::new(),
@@ -101,38 +101,85 @@ async fn load_customers(
                     details: serde_json::Value::Object(o.details.clone()),
                 })
                 .await?;
-            orders += 1;
         }
     }
-    Ok((customers.len(), orders))
+    Ok(customers)
+}
+
+/// The demo workspace, created (or brought up to date) in the configured store.
+pub struct Prepared {
+    pub store: std::sync::Arc<concierge_store::SqlStore>,
+    pub kb: std::sync::Arc<concierge_knowledge::KnowledgeBase>,
+    pub workspace: Workspace,
+    /// The demo's customers, as loaded.
+    pub customers: Vec<DemoCustomer>,
+    existing: bool,
+    report: concierge_knowledge::IngestReport,
+    understanding: String,
+    people: People,
+}
+
+/// Creates or updates the demo workspace from `dir` (`--demo-dir`; default: the repository's
+/// `demo/`): customers and orders, the knowledge base, intents, routing, procedures, teams and
+/// console accounts. `progress` shows the knowledge base's sync.
+pub async fn prepare(
+    config: &Config,
+    dir: Option<PathBuf>,
+    progress: bool,
+) -> anyhow::Result<Prepared> {
+    let dir = demo_dir(dir)?;
+    let store = concierge_server::open_store(config).await?;
+    let existing = store.workspace_by_slug(DEMO_WORKSPACE).await?.is_some();
+    let workspace = store
+        .ensure_workspace(DEMO_WORKSPACE, "Nimbus Home (demo)", true)
+        .await?;
+    let ws = workspace.id;
+    let customers = load_customers(store.as_ref(), ws, &dir.join("customers.json")).await?;
+    let kb = concierge_server::open_knowledge(config, store.clone()).await?;
+    let source = concierge_knowledge::DirectorySource::new(&dir.join("kb"))?;
+    let report = if progress {
+        let bar = crate::progress_bar();
+        let report = kb
+            .sync(ws, &source, &|done, total| bar(done, total))
+            .await?;
+        eprintln!();
+        report
+    } else {
+        kb.sync(ws, &source, &|_, _| {}).await?
+    };
+    for e in &report.errors {
+        eprintln!("skipped {e}");
+    }
+    let understanding = load_understanding(store.as_ref(), &kb, ws, &dir).await?;
+    let people = load_people(store.as_ref(), ws, &dir).await?;
+    Ok(Prepared {
+        store,
+        kb,
+        workspace,
+        existing,
+        report,
+        customers,
+        understanding,
+        people,
+    })
 }
 
 pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
-    let dir = demo_dir(args.demo_dir)?;
     config.server.public_workspace = DEMO_WORKSPACE.to_string();
     config.server.chat_title = "Nimbus Home Support".to_string();
     if let Some(bind) = args.bind {
         config.server.bind = bind;
     }
-    let store = concierge_server::open_store(&config).await?;
-    let existing = store.workspace_by_slug(DEMO_WORKSPACE).await?.is_some();
-    let ws = store
-        .ensure_workspace(DEMO_WORKSPACE, "Nimbus Home (demo)", true)
-        .await?;
-    let (customers, orders) =
-        load_customers(store.as_ref(), ws.id, &dir.join("customers.json")).await?;
-    let kb = concierge_server::open_knowledge(&config, store.clone()).await?;
-    let source = concierge_knowledge::DirectorySource::new(&dir.join("kb"))?;
-    let bar = crate::progress_bar();
-    let report = kb
-        .sync(ws.id, &source, &|done, total| bar(done, total))
-        .await?;
-    eprintln!();
-    for e in &report.errors {
-        eprintln!("skipped {e}");
-    }
-    let understanding = load_understanding(store.as_ref(), &kb, ws.id, &dir).await?;
-    let people = load_people(store.as_ref(), ws.id, &dir).await?;
+    let Prepared {
+        store,
+        kb,
+        workspace: ws,
+        existing,
+        report,
+        customers,
+        understanding,
+        people,
+    } = prepare(&config, args.demo_dir, true).await?;
     let key = if store.list_api_keys(ws.id).await?.is_empty() {
         let (_, key) = concierge_server::create_api_key(store.as_ref(), ws.id, "demo")
             .await
@@ -150,8 +197,8 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
         report.unchanged,
         report.deleted,
         report.chunks,
-        customers,
-        orders
+        customers.len(),
+        customers.iter().map(|c| c.orders.len()).sum::<usize>()
     );
     println!("{understanding}");
     println!("Data directory: {}", config.storage.data_dir.display());

@@ -40,7 +40,7 @@ impl Split {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Split::Dev => "dev",
             Split::Holdout => "holdout",
@@ -128,12 +128,16 @@ pub struct TrainArgs {
 }
 
 /// The texts of one file, after the split.
-struct FileTexts {
-    path: PathBuf,
-    texts: Vec<String>,
+pub(crate) struct FileTexts {
+    pub path: PathBuf,
+    pub texts: Vec<String>,
 }
 
-fn load(paths: &[PathBuf], splits: &[String], split: Split) -> anyhow::Result<Vec<FileTexts>> {
+pub(crate) fn load(
+    paths: &[PathBuf],
+    splits: &[String],
+    split: Split,
+) -> anyhow::Result<Vec<FileTexts>> {
     paths
         .iter()
         .map(|path| {
@@ -187,7 +191,7 @@ async fn open(config: &concierge_config::Config) -> anyhow::Result<Embedding> {
     Ok(Embedding { embedder, cache })
 }
 
-fn short(text: &str) -> String {
+pub(crate) fn short(text: &str) -> String {
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match one_line.char_indices().nth(160) {
         Some((i, _)) => format!("{}…", &one_line[..i]),

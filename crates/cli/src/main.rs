@@ -6,6 +6,7 @@ mod bench_retrieval;
 mod chat;
 mod demo;
 mod eval;
+mod eval_agent;
 mod eval_intents;
 mod guardrails;
 mod sse;
@@ -247,6 +248,11 @@ enum EvalCommand {
     /// Input guardrails: attack detection rate and benign false-positive rate on attack and
     /// benign files (JSON, JSONL, CSV or text), per file, and latency.
     Guardrails(guardrails::EvalArgs),
+    /// Attack and benign messages replayed through the whole agent in a throwaway copy of the
+    /// demo workspace: what it did with each (blocked, out of scope, handed off, a procedure's
+    /// question, no evidence, answered), and a check that no write ran and no other customer's
+    /// data came back.
+    Agent(eval_agent::AgentEvalArgs),
 }
 
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -333,6 +339,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Eval {
             command: EvalCommand::Guardrails(args),
         } => guardrails::eval(args, &load_config(cli.config.as_ref())?).await?,
+        Command::Eval {
+            command: EvalCommand::Agent(args),
+        } => eval_agent::run(args, &load_config(cli.config.as_ref())?).await?,
         Command::Train {
             command: TrainCommand::Guardrails(args),
         } => guardrails::train(args, &load_config(cli.config.as_ref())?).await?,
