@@ -59,6 +59,11 @@ impl LocalEmbedder {
             .map_err(|e| err(ort::Error::<()>::from(e)))?
             .with_intra_threads(threads.max(1))
             .map_err(|e| err(ort::Error::<()>::from(e)))?
+            // Idle pool threads sleep instead of spinning: a spinning pool steals the cores
+            // that the rest of the search (BM25, the graph walk) runs on right after the
+            // question's embedding.
+            .with_intra_op_spinning(false)
+            .map_err(|e| err(ort::Error::<()>::from(e)))?
             // Input shapes change with every batch; memory patterns would be planned (and kept)
             // per shape.
             .with_memory_pattern(false)
