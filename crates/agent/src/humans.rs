@@ -200,7 +200,7 @@ impl Service {
         request: &HandoffRequest,
     ) -> ServiceResult<Handoff> {
         let messages = self.store.messages(conversation.id).await?;
-        let events = self.store.events_after(conversation.id, 0, 2000).await?;
+        let events = self.store.latest_events(conversation.id, 2000).await?;
         let customer = self.store.customer(conversation.customer_id).await?;
         let orders = self
             .store
@@ -840,7 +840,9 @@ impl Service {
         if conversation.status != ConversationStatus::AiActive {
             return Ok(());
         }
-        let events = self.store.events_after(id, 0, 5000).await?;
+        // The recent past decides (what the AI just failed at); a long conversation's early
+        // events are not read again on every turn.
+        let events = self.store.latest_events(id, ESCALATION_WINDOW).await?;
         let since = events
             .iter()
             .rposition(|e| {
@@ -889,6 +891,9 @@ impl Service {
         }
     }
 }
+
+/// Events read after each AI turn to decide whether to call a person (a turn writes about ten).
+const ESCALATION_WINDOW: u32 = 500;
 
 pub const HANDOFF_TEXT: &str = "I've asked a person from our team to take over this conversation. \
 They will reply here; you can keep writing in the meantime.";

@@ -193,6 +193,12 @@ pub trait Store: Send + Sync + 'static {
         conversation: ConversationId,
         payload: EventPayload,
     ) -> StoreResult<Event>;
+    /// The conversation's last `limit` events, oldest first.
+    async fn latest_events(
+        &self,
+        conversation: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>>;
     /// Events with `seq > after`, oldest first.
     async fn events_after(
         &self,

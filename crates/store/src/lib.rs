@@ -665,6 +665,19 @@ impl Store for SqlStore {
         })
     }
 
+    async fn latest_events(
+        &self,
+        conversation: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        let rows: Vec<EventRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT conversation_id, seq, payload, created_at FROM events WHERE conversation_id = $1 \
+             ORDER BY seq DESC LIMIT $2")
+            .bind(conversation.to_string()).bind(i64::from(limit))
+            .fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter().rev().map(event_from_row).collect()
+    }
+
     async fn events_after(
         &self,
         conversation: ConversationId,

@@ -368,6 +368,8 @@ async fn messages_are_idempotent_and_events_are_sequenced(store: Arc<SqlStore>) 
     );
     let tail = store.events_after(conv.id, 2, 100).await.expect("tail");
     assert_eq!(tail.len(), 1);
+    let latest = store.latest_events(conv.id, 2).await.expect("latest");
+    assert_eq!(latest.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
     assert!(matches!(
         store
             .append_message(customer_message(ConversationId::new(), "x", None))
