@@ -48,7 +48,7 @@ pub struct DemoOrder {
 
 /// The demo folder: `--demo-dir`, else the repository's `demo/` (where the binary was built
 /// from), else `./demo`.
-fn demo_dir(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+pub(crate) fn demo_dir(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let candidates = [
         arg,
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo")),
