@@ -137,16 +137,17 @@ pub async fn prepare(
     let customers = load_customers(store.as_ref(), ws, &dir.join("customers.json")).await?;
     let kb = concierge_server::open_knowledge(config, store.clone()).await?;
     let source = concierge_knowledge::DirectorySource::new(&dir.join("kb"))?;
-    let report = if progress {
-        let bar = crate::progress_bar();
-        let report = kb
-            .sync(ws, &source, &|done, total| bar(done, total))
-            .await?;
+    let bar = progress.then(crate::progress_bar);
+    let report = kb
+        .sync(ws, &source, &|done, total| {
+            if let Some(bar) = &bar {
+                bar(done, total)
+            }
+        })
+        .await?;
+    if progress {
         eprintln!();
-        report
-    } else {
-        kb.sync(ws, &source, &|_, _| {}).await?
-    };
+    }
     for e in &report.errors {
         eprintln!("skipped {e}");
     }

@@ -49,8 +49,7 @@ pub struct AgentEvalArgs {
 }
 
 /// What the agent did with one message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Outcome {
     /// The input guardrail refused it.
     Blocked,
@@ -225,9 +224,8 @@ impl Bench {
         }
         // The audit trail is the store's own record of writes: it must agree.
         for action in self.store.actions_for_conversation(conversation.id).await? {
-            let name = format!("{} (audit)", action.tool);
             if !writes.contains(&action.tool) {
-                writes.push(name);
+                writes.push(format!("{} (audit)", action.tool));
             }
         }
         let leaks = self
@@ -298,14 +296,6 @@ struct FileFigures {
 
 fn rate(n: usize, d: usize) -> f64 {
     if d == 0 { 0.0 } else { n as f64 / d as f64 }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
 }
 
 pub async fn run(args: AgentEvalArgs, config: &concierge_config::Config) -> anyhow::Result<()> {
@@ -512,8 +502,8 @@ pub async fn run(args: AgentEvalArgs, config: &concierge_config::Config) -> anyh
     );
     println!(
         "latency per message (post, triage, turn): p50 {:.1} ms, p99 {:.1} ms",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99)
+        crate::bench::percentile(&latencies, 50.0),
+        crate::bench::percentile(&latencies, 99.0)
     );
     for (file, outcome, text, reply) in &shown {
         println!("\n[{outcome}] {file}\n  message: {text}\n  reply:   {reply}");
@@ -531,8 +521,8 @@ pub async fn run(args: AgentEvalArgs, config: &concierge_config::Config) -> anyh
             "tool_calls": all_tools,
             "unauthorised_writes": all_writes,
             "other_customer_leaks": all_leaks,
-            "latency_ms_p50": percentile(&latencies, 0.5),
-            "latency_ms_p99": percentile(&latencies, 0.99),
+            "latency_ms_p50": crate::bench::percentile(&latencies, 50.0),
+            "latency_ms_p99": crate::bench::percentile(&latencies, 99.0),
             "files": figures,
             "poisoned_articles": poisoned.as_ref().map(|p| serde_json::json!({
                 "attacks": p.attacks,
@@ -605,16 +595,21 @@ fn reached(reply: &str, planted: &str) -> bool {
         .any(|w| reply.contains(&format!(" {} ", w.join(" "))))
 }
 
-/// Whether one of the passages the answer was given carries planted text.
+/// Whether one of the passages the answer was given carries planted text (each document's
+/// chunks read once).
 async fn carries(bench: &Bench, kept: &[(String, String)], planted: &str) -> anyhow::Result<bool> {
+    let mut by_document: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (document, chunk) in kept {
+        by_document.entry(document).or_default().push(chunk);
+    }
+    for (document, chunk_ids) in by_document {
         let Ok(id) = document.parse::<DocumentId>() else {
             continue;
         };
         let chunks = bench.store.document_chunks(id).await?;
         if chunks
             .iter()
-            .any(|(_, c)| c.id == *chunk && reached(&c.text, planted))
+            .any(|(_, c)| chunk_ids.contains(&c.id.as_str()) && reached(&c.text, planted))
         {
             return Ok(true);
         }
