@@ -269,6 +269,7 @@ pub async fn run(
             reranker: Default::default(),
             cross_encoder: None,
             config: PipelineConfig::default(),
+            resolved: Default::default(),
         };
         // The question's embedding alone: the part of every dense search that does not depend
         // on the index.

@@ -293,6 +293,16 @@ pub struct RetrievalArgs {
     /// Reranker weights of the standardised BM25 and dense scores (default: the shipped ones).
     #[arg(long, value_parser = parse_weights)]
     rerank_weights: Option<[f32; 2]>,
+    /// Resolved questions (past questions with the documents that answered them), in the same
+    /// format as `--qrels`: their votes join the reranker. A query never learns from itself: a
+    /// resolved question with the query's id or text does not vote for it, so the qrels file
+    /// itself can be passed to measure leave-one-out.
+    #[arg(long)]
+    resolved: Option<PathBuf>,
+    /// Write every mode's ranking as a TREC run file (`query Q0 document rank score mode`,
+    /// each document scored by its best chunk), for trec_eval and similar tools.
+    #[arg(long)]
+    run: Option<PathBuf>,
 }
 
 /// `BM25,DENSE`, e.g. `0.5,0.5`.
@@ -373,6 +383,51 @@ pub fn read_qrels(path: &Path) -> anyhow::Result<Vec<Query>> {
             bail!("{}:{}: no `relevant_doc_ids`", path.display(), n + 1);
         }
         out.push(Query { id, text, relevant });
+    }
+    Ok(out)
+}
+
+pub struct ResolvedImport {
+    pub questions: usize,
+    pub unknown_documents: usize,
+}
+
+/// Imports a qrels-format file as the workspace's resolved questions (origin `import`, keyed by
+/// the query id). Documents the workspace does not have are skipped and counted; a question left
+/// with none is not imported.
+pub async fn import_resolved(
+    store: &dyn concierge_core::Store,
+    workspace: WorkspaceId,
+    path: &Path,
+) -> anyhow::Result<ResolvedImport> {
+    let known: std::collections::HashSet<String> = store
+        .workspace_documents(workspace)
+        .await?
+        .into_iter()
+        .map(|d| d.external_id)
+        .collect();
+    let mut out = ResolvedImport {
+        questions: 0,
+        unknown_documents: 0,
+    };
+    for q in read_qrels(path)? {
+        let (documents, unknown): (Vec<String>, Vec<String>) =
+            q.relevant.into_iter().partition(|d| known.contains(d));
+        out.unknown_documents += unknown.len();
+        if documents.is_empty() {
+            continue;
+        }
+        store
+            .put_resolved_question(&concierge_core::ResolvedQuestion {
+                workspace_id: workspace,
+                key: q.id,
+                question: q.text,
+                documents,
+                origin: "import".into(),
+                updated_at: chrono::Utc::now(),
+            })
+            .await?;
+        out.questions += 1;
     }
     Ok(out)
 }
@@ -466,7 +521,10 @@ pub async fn retrieval(
         dense,
         embedder: embedder.clone(),
         reranker: match args.rerank_weights {
-            Some(weights) => concierge_knowledge::rerank::Reranker { weights },
+            Some(weights) => concierge_knowledge::rerank::Reranker {
+                weights,
+                ..Default::default()
+            },
             None => Default::default(),
         },
         cross_encoder: concierge_server::cross_encoder(config)?,
@@ -476,7 +534,38 @@ pub async fn retrieval(
             cross_depth: config.knowledge.cross_encoder.depth,
             ..PipelineConfig::default()
         },
+        resolved: Default::default(),
     };
+    let by_id: std::collections::HashMap<String, String> = documents
+        .iter()
+        .map(|d| (d.id.to_string(), d.external_id.clone()))
+        .collect();
+    let mut resolved_count = 0;
+    if let Some(path) = &args.resolved {
+        let internal: std::collections::HashMap<&str, &str> = by_id
+            .iter()
+            .map(|(id, ext)| (ext.as_str(), id.as_str()))
+            .collect();
+        let questions: Vec<concierge_knowledge::resolved::ResolvedQuestion> = read_qrels(path)?
+            .into_iter()
+            .map(|q| concierge_knowledge::resolved::ResolvedQuestion {
+                documents: q
+                    .relevant
+                    .iter()
+                    .filter_map(|d| internal.get(d.as_str()).map(|i| i.to_string()))
+                    .collect(),
+                id: q.id,
+                text: q.text,
+            })
+            .collect();
+        let model =
+            concierge_knowledge::resolved::ResolvedQuestions::build(questions, |t| index.stems(t));
+        resolved_count = model.len();
+        eprintln!(
+            "{resolved_count} resolved questions vote in the reranker (each query left out of its own vote)"
+        );
+        pipeline.set_resolved(workspace, model);
+    }
     let available: Vec<Mode> = if embedder.is_some() {
         Mode::ALL.to_vec()
     } else {
@@ -485,20 +574,20 @@ pub async fn retrieval(
     if embedder.is_none() {
         eprintln!("no embedder configured (knowledge.embeddings.provider = none): BM25 only");
     }
-    let by_id: std::collections::HashMap<String, String> = documents
-        .iter()
-        .map(|d| (d.id.to_string(), d.external_id.clone()))
-        .collect();
     let principals = concierge_core::Principals::public();
     let mut modes = serde_json::Map::new();
+    let mut run = String::new();
     for mode in available {
         let mut sums = QueryMetrics::default();
         let mut latencies = Vec::with_capacity(queries.len());
         let mut per_query = serde_json::Map::new();
         for q in &queries {
             let t = std::time::Instant::now();
+            let options = concierge_knowledge::pipeline::RetrieveOptions {
+                exclude_resolved: Some(&q.id),
+            };
             let hits = pipeline
-                .retrieve(workspace, &principals, &q.text, CHUNK_DEPTH, mode)
+                .retrieve_with_options(workspace, &principals, &q.text, CHUNK_DEPTH, mode, options)
                 .await?
                 .hits;
             latencies.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -509,6 +598,15 @@ pub async fn retrieval(
                     && !ranked.contains(ext)
                 {
                     ranked.push(ext.clone());
+                    if args.run.is_some() {
+                        run.push_str(&format!(
+                            "{} Q0 {ext} {} {} {}\n",
+                            q.id,
+                            ranked.len(),
+                            h.score,
+                            mode.name()
+                        ));
+                    }
                 }
             }
             let m = query_metrics(&ranked, &q.relevant);
@@ -544,8 +642,11 @@ pub async fn retrieval(
         );
         modes.insert(mode.to_string(), figures);
     }
+    if let Some(path) = &args.run {
+        std::fs::write(path, run).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if let Some(path) = &args.report {
-        let report = serde_json::json!({ "modes": modes, "queries": queries.len(), "documents": documents.len() });
+        let report = serde_json::json!({ "modes": modes, "queries": queries.len(), "documents": documents.len(), "resolved_questions": resolved_count });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }

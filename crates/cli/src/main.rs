@@ -40,6 +40,12 @@ enum Command {
         /// Workspace slug (created if missing).
         #[arg(long, default_value = "default")]
         workspace: String,
+        /// Also import resolved questions (past tickets with the documents that answered them)
+        /// from a JSONL file: an id (`query_id`, `task_id` or `id`), the question (`query`,
+        /// `query_scenario`, `question` or `text`) and `relevant_doc_ids` (the documents' ids
+        /// within the source). The same id replaces an earlier import.
+        #[arg(long)]
+        resolved: Option<PathBuf>,
     },
     /// Chat with a running server from the terminal.
     Chat(chat::ChatArgs),
@@ -398,7 +404,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .context("MCP session over stdio")?;
             running.waiting().await.context("MCP session")?;
         }
-        Command::Ingest { path, workspace } => {
+        Command::Ingest {
+            path,
+            workspace,
+            resolved,
+        } => {
             let config = load_config(cli.config.as_ref())?;
             init_logging(&config);
             let store = concierge_server::open_store(&config).await?;
@@ -424,6 +434,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             );
             for e in &report.errors {
                 eprintln!("skipped {e}");
+            }
+            if let Some(file) = resolved {
+                let imported = eval::import_resolved(store.as_ref(), ws.id, &file).await?;
+                let voting = kb.refresh_resolved(ws.id).await?;
+                println!(
+                    "{}: {} resolved questions imported ({} documents not in the workspace skipped); {voting} vote in workspace {workspace:?}",
+                    file.display(),
+                    imported.questions,
+                    imported.unknown_documents
+                );
             }
         }
         Command::Models { command } => {

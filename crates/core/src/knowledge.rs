@@ -60,6 +60,22 @@ impl Principals {
     }
 }
 
+/// A past question with the documents that answered it: an imported past ticket, or a question
+/// answered with articles. The retrieval pipeline lets similar past questions vote for their
+/// documents (`concierge_knowledge::resolved`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedQuestion {
+    pub workspace_id: WorkspaceId,
+    /// Unique within the workspace (a ticket key, a query id); writing the same key replaces.
+    pub key: String,
+    pub question: String,
+    /// The answering documents' ids within their source ([`Document::external_id`]).
+    pub documents: Vec<String>,
+    /// Where it came from (`import`, `api`).
+    pub origin: String,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A retrievable passage of a document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Chunk {

@@ -5,7 +5,7 @@ use crate::actions::*;
 use crate::domain::*;
 use crate::events::{Event, EventPayload};
 use crate::handoff::*;
-use crate::knowledge::{Chunk, Document};
+use crate::knowledge::{Chunk, Document, ResolvedQuestion};
 use crate::triage::Analysis;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -227,6 +227,27 @@ pub trait Store: Send + Sync + 'static {
     /// Every chunk of every document, for rebuilding the search index.
     async fn all_chunks(&self) -> StoreResult<Vec<(Document, Chunk)>>;
     async fn knowledge_stats(&self, workspace: Option<WorkspaceId>) -> StoreResult<KnowledgeStats>;
+
+    // --- resolved questions (past questions with the documents that answered them)
+    /// Inserts or replaces (by workspace and key).
+    async fn put_resolved_question(&self, question: &ResolvedQuestion) -> StoreResult<()>;
+    /// Every resolved question of the workspace, by key.
+    async fn resolved_questions(
+        &self,
+        workspace: WorkspaceId,
+    ) -> StoreResult<Vec<ResolvedQuestion>>;
+    /// How many resolved questions the workspace has and when the latest was written: a change
+    /// tells a replica to rebuild its model.
+    async fn resolved_questions_version(
+        &self,
+        workspace: WorkspaceId,
+    ) -> StoreResult<(u64, Option<DateTime<Utc>>)>;
+    /// Returns whether it existed.
+    async fn delete_resolved_question(
+        &self,
+        workspace: WorkspaceId,
+        key: &str,
+    ) -> StoreResult<bool>;
 
     // --- embedding cache: vectors keyed by the embedding model and a hash of the embedded text
     /// The cached vectors among `hashes` for `model` (missing ones are absent from the map).

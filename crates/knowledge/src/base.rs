@@ -9,14 +9,25 @@ use crate::index::KnowledgeIndex;
 use crate::ingest::{Progress, Vectors, load_dense, sync_source};
 use crate::pipeline::{Mode, Pipeline, PipelineConfig, Retrieval};
 use crate::rerank::{CrossEncoder, Reranker};
+use crate::resolved::ResolvedQuestions;
 use crate::source::KnowledgeSource;
 use concierge_core::{Principals, Store, WorkspaceId};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub struct KnowledgeBase {
     pub store: Arc<dyn Store>,
     pub pipeline: Pipeline,
+    /// Per workspace: when the resolved questions' version was last checked, and that version.
+    resolved_seen: Mutex<HashMap<WorkspaceId, (Instant, ResolvedVersion)>>,
 }
+
+type ResolvedVersion = (u64, Option<chrono::DateTime<chrono::Utc>>);
+
+/// How often a replica checks whether a workspace's resolved questions changed (written
+/// through another replica, or by the CLI).
+const RESOLVED_CHECK: Duration = Duration::from_secs(10);
 
 impl KnowledgeBase {
     pub fn new(
@@ -31,8 +42,13 @@ impl KnowledgeBase {
             reranker: Reranker::default(),
             cross_encoder: None,
             config: PipelineConfig::default(),
+            resolved: Default::default(),
         };
-        Self { store, pipeline }
+        Self {
+            store,
+            pipeline,
+            resolved_seen: Mutex::default(),
+        }
     }
 
     /// Uses `dense` (e.g. one persisted with [`DenseIndex::open`]) for the vectors.
@@ -82,7 +98,82 @@ impl KnowledgeBase {
             load_dense(self.store.as_ref(), vectors).await?;
         }
         self.settle_dense().await;
+        for workspace in self.store.list_workspaces().await? {
+            self.refresh_resolved(workspace.id).await?;
+        }
         Ok(())
+    }
+
+    /// Rebuilds a workspace's resolved-question model from the store: each question's documents
+    /// (ids within their source) resolved to the workspace's documents. Returns how many
+    /// questions vote (those with at least one known document).
+    pub async fn refresh_resolved(&self, workspace: WorkspaceId) -> Result<usize> {
+        let version = self.store.resolved_questions_version(workspace).await?;
+        let questions = self.store.resolved_questions(workspace).await?;
+        let documents = if questions.is_empty() {
+            Vec::new()
+        } else {
+            self.store.workspace_documents(workspace).await?
+        };
+        let mut by_external: HashMap<&str, Vec<String>> = HashMap::new();
+        for d in &documents {
+            by_external
+                .entry(d.external_id.as_str())
+                .or_default()
+                .push(d.id.to_string());
+        }
+        let model = ResolvedQuestions::build(
+            questions
+                .iter()
+                .map(|q| crate::resolved::ResolvedQuestion {
+                    id: q.key.clone(),
+                    text: q.question.clone(),
+                    documents: q
+                        .documents
+                        .iter()
+                        .filter_map(|d| by_external.get(d.as_str()))
+                        .flatten()
+                        .cloned()
+                        .collect(),
+                })
+                .collect(),
+            |t| self.pipeline.index.stems(t),
+        );
+        let voting = model.len();
+        self.pipeline.set_resolved(workspace, model);
+        self.resolved_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(workspace, (Instant::now(), version));
+        Ok(voting)
+    }
+
+    /// Rebuilds the workspace's resolved-question model when its version in the store changed
+    /// (checked at most every [`RESOLVED_CHECK`]); a failure keeps the current model.
+    async fn keep_resolved_fresh(&self, workspace: WorkspaceId) {
+        let seen = self
+            .resolved_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&workspace)
+            .copied();
+        if seen.is_some_and(|(at, _)| at.elapsed() < RESOLVED_CHECK) {
+            return;
+        }
+        let result = match self.store.resolved_questions_version(workspace).await {
+            Ok(version) if seen.is_some_and(|(_, v)| v == version) => {
+                self.resolved_seen
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(workspace, (Instant::now(), version));
+                Ok(0)
+            }
+            Ok(_) => self.refresh_resolved(workspace).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot refresh resolved questions");
+        }
     }
 
     /// Syncs a source into a workspace (see [`sync_source`]).
@@ -103,6 +194,8 @@ impl KnowledgeBase {
         .await;
         // Also after a failed sync: what was applied stays consistent.
         self.settle_dense().await;
+        // Documents that resolved questions name may have come or gone.
+        self.refresh_resolved(workspace).await?;
         report
     }
 
@@ -114,6 +207,7 @@ impl KnowledgeBase {
         query: &str,
         k: usize,
     ) -> Result<Retrieval> {
+        self.keep_resolved_fresh(workspace).await;
         self.pipeline
             .retrieve(
                 workspace,
@@ -133,6 +227,7 @@ impl KnowledgeBase {
         k: usize,
         mode: Mode,
     ) -> Result<Retrieval> {
+        self.keep_resolved_fresh(workspace).await;
         self.pipeline
             .retrieve(workspace, principals, query, k, mode)
             .await

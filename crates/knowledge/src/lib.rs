@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod parse;
 pub mod pipeline;
 pub mod rerank;
+pub mod resolved;
 pub mod source;
 pub mod text;
 

@@ -7,10 +7,11 @@ use crate::embed::chunk_text_for_embedding;
 use crate::embed::{Embedder, mean, normalized, query_paragraphs};
 use crate::index::{Hit, KnowledgeIndex, QueryTerm};
 use crate::rerank::{CrossEncoder, RerankInput, Reranker};
+use crate::resolved::{NEIGHBOURS, ResolvedQuestions};
 use crate::{KnowledgeError, Result};
 use concierge_core::{Principals, WorkspaceId};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// Which stages run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,9 @@ pub struct Retrieval {
     pub reranked: Vec<Candidate>,
     /// The top of `reranked` as the cross-encoder ordered it (empty without one).
     pub cross_encoded: Vec<Candidate>,
+    /// Votes of the workspace's resolved questions by document id, highest first (empty
+    /// without resolved questions or outside the reranking mode).
+    pub votes: Vec<(String, f32)>,
     pub hits: Vec<Hit>,
     /// The query's embedding, when dense retrieval ran.
     pub query_vector: Option<Vec<f32>>,
@@ -95,6 +99,15 @@ pub struct Pipeline {
     /// A user-provided cross-encoder run after the reranker (none by default).
     pub cross_encoder: Option<Arc<dyn CrossEncoder>>,
     pub config: PipelineConfig,
+    /// Each workspace's resolved questions (see [`crate::resolved`]), voting in the reranker.
+    pub resolved: RwLock<HashMap<WorkspaceId, Arc<ResolvedQuestions>>>,
+}
+
+/// Options of one retrieval beyond the query itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RetrieveOptions<'a> {
+    /// A resolved question that must not vote (the one being evaluated).
+    pub exclude_resolved: Option<&'a str>,
 }
 
 /// Nearest chunks whose mean moves the query vector (pseudo-relevance feedback).
@@ -178,6 +191,24 @@ impl Pipeline {
         }
     }
 
+    /// Replaces a workspace's resolved questions (an empty set removes them).
+    pub fn set_resolved(&self, workspace: WorkspaceId, questions: ResolvedQuestions) {
+        let mut map = self.resolved.write().unwrap_or_else(|e| e.into_inner());
+        if questions.is_empty() {
+            map.remove(&workspace);
+        } else {
+            map.insert(workspace, Arc::new(questions));
+        }
+    }
+
+    fn resolved_of(&self, workspace: WorkspaceId) -> Option<Arc<ResolvedQuestions>> {
+        self.resolved
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&workspace)
+            .cloned()
+    }
+
     /// The query's vector: the mean of its paragraphs' vectors (see
     /// [`crate::embed::query_paragraphs`]), unit length.
     pub async fn embed_query(&self, query: &str) -> Result<Option<Vec<f32>>> {
@@ -237,6 +268,27 @@ impl Pipeline {
         query: &str,
         k: usize,
         mode: Mode,
+    ) -> Result<Retrieval> {
+        self.retrieve_with_options(
+            workspace,
+            principals,
+            query,
+            k,
+            mode,
+            RetrieveOptions::default(),
+        )
+        .await
+    }
+
+    /// [`Pipeline::retrieve`] with options.
+    pub async fn retrieve_with_options(
+        &self,
+        workspace: WorkspaceId,
+        principals: &Principals,
+        query: &str,
+        k: usize,
+        mode: Mode,
+        options: RetrieveOptions<'_>,
     ) -> Result<Retrieval> {
         let mode = if mode.uses_dense() && self.embedder.is_none() {
             Mode::Bm25
@@ -311,6 +363,15 @@ impl Pipeline {
                     self.index
                         .scores_for(workspace, principals, &out.terms, &unscored)?,
                 );
+                let votes = match self.resolved_of(workspace) {
+                    Some(model) => model.votes(
+                        query,
+                        |t| self.index.stems(t),
+                        NEIGHBOURS,
+                        options.exclude_resolved,
+                    ),
+                    None => HashMap::new(),
+                };
                 let input = RerankInput {
                     pool,
                     bm25: &bm25,
@@ -319,8 +380,16 @@ impl Pipeline {
                     dense_stats: self
                         .dense
                         .score_stats(workspace, principals, q, STATS_SAMPLE),
+                    votes: &votes,
                 };
                 out.reranked = self.reranker.rerank(&input);
+                // Only documents the asker may read (those in the pool) are shown.
+                out.votes = votes
+                    .into_iter()
+                    .filter(|(d, _)| pool.iter().any(|c| &c.document_id == d))
+                    .collect();
+                out.votes
+                    .sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
                 let mut ranking = out.reranked.clone();
                 ranking.extend(ranked[depth..].iter().cloned());
                 if let Some(cross) = &self.cross_encoder {

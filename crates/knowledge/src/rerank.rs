@@ -11,6 +11,9 @@
 //! 0.5. Other features (title / heading / best-sentence coverage of the query, sentence-level
 //! similarity, document centroid, ranks) were tried in the same set-up and added nothing, so
 //! they are not computed.
+//!
+//! When the workspace has resolved questions, each candidate also gets `vote_weight · vote` of
+//! its document ([`crate::resolved`]): documents that answered similar past questions move up.
 
 use crate::embed::EmbedError;
 use crate::index::ScoreStats;
@@ -33,12 +36,15 @@ pub const FEATURES: [&str; 2] = ["bm25_z", "dense_feedback_z"];
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reranker {
     pub weights: [f32; 2],
+    /// Weight of a document's vote from resolved questions ([`crate::resolved`]).
+    pub vote_weight: f32,
 }
 
 impl Default for Reranker {
     fn default() -> Self {
         Self {
             weights: [0.5, 0.5],
+            vote_weight: crate::resolved::VOTE_WEIGHT,
         }
     }
 }
@@ -51,6 +57,8 @@ pub struct RerankInput<'a> {
     pub bm25_stats: ScoreStats,
     pub dense: &'a HashMap<String, f32>,
     pub dense_stats: ScoreStats,
+    /// Votes of resolved questions by document id (empty when the workspace has none).
+    pub votes: &'a HashMap<String, f32>,
 }
 
 impl Reranker {
@@ -76,7 +84,8 @@ impl Reranker {
             .map(|c| Candidate {
                 chunk_id: c.chunk_id.clone(),
                 document_id: c.document_id.clone(),
-                score: self.score(&Self::features(input, &c.chunk_id)),
+                score: self.score(&Self::features(input, &c.chunk_id))
+                    + self.vote_weight * input.votes.get(&c.document_id).copied().unwrap_or(0.0),
             })
             .collect();
         scored.sort_by(|a, b| {
@@ -125,6 +134,7 @@ mod tests {
                 mean: 0.2,
                 std: 0.1,
             },
+            votes: &HashMap::new(),
         };
         assert_eq!(Reranker::features(&input, "semantic"), [-0.5, 5.0]);
         let order: Vec<String> = Reranker::default()
@@ -134,5 +144,36 @@ mod tests {
             .collect();
         // both: 0.5*1.5 + 0.5*4 = 2.75; semantic: 0.5*-0.5 + 0.5*5 = 2.25; lexical: 0.5*2.5 + 0.5*1 = 1.75
         assert_eq!(order, vec!["both", "semantic", "lexical"]);
+    }
+
+    #[test]
+    fn votes_of_resolved_questions_move_their_documents_up() {
+        let pool = vec![c("first"), c("second")];
+        let bm25: HashMap<String, f32> =
+            [("first".to_string(), 6.0), ("second".to_string(), 4.0)].into();
+        let stats = ScoreStats {
+            readable: 100,
+            mean: 0.0,
+            std: 1.0,
+        };
+        let votes: HashMap<String, f32> = [("d-second".to_string(), 0.5)].into();
+        let input = RerankInput {
+            pool: &pool,
+            bm25: &bm25,
+            bm25_stats: stats,
+            dense: &HashMap::new(),
+            dense_stats: stats,
+            votes: &votes,
+        };
+        let reranked = Reranker::default().rerank(&input);
+        // first: 0.5*6 = 3; second: 0.5*4 + 8*0.5 = 6
+        assert_eq!(reranked[0].chunk_id, "second");
+        assert!((reranked[0].score - 6.0).abs() < 1e-5);
+        let no_votes = Reranker {
+            vote_weight: 0.0,
+            ..Reranker::default()
+        }
+        .rerank(&input);
+        assert_eq!(no_votes[0].chunk_id, "first");
     }
 }

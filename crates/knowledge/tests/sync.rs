@@ -278,6 +278,7 @@ async fn vectors_follow_the_sync_and_come_from_the_cache_after_a_restart() {
         reranker: Default::default(),
         cross_encoder: None,
         config: PipelineConfig::default(),
+        resolved: Default::default(),
     };
     for mode in Mode::ALL {
         let r = pipeline
@@ -376,4 +377,133 @@ impl concierge_knowledge::rerank::CrossEncoder for ShortestFirst {
         assert!(passages.iter().all(|p| !p.contains("Staff notes")));
         Ok(passages.iter().map(|p| -(p.len() as f32)).collect())
     }
+}
+
+#[tokio::test]
+async fn resolved_questions_vote_for_documents_the_asker_may_read() {
+    use concierge_knowledge::KnowledgeBase;
+    use concierge_knowledge::pipeline::Mode;
+    use std::sync::Arc;
+    let (dir, store, index, ws) = setup().await;
+    let kb_dir = dir.path().join("kb");
+    std::fs::create_dir_all(&kb_dir).expect("mkdir");
+    std::fs::write(
+        kb_dir.join("a.md"),
+        "---\ntitle: Thermostat wiring\n---\nThe thermostat needs a common wire for power.\n",
+    )
+    .expect("write");
+    std::fs::write(
+        kb_dir.join("r.md"),
+        "---\ntitle: Returns\n---\nSend a product back within 30 days for a full refund.\n",
+    )
+    .expect("write");
+    std::fs::write(kb_dir.join("s.md"), "---\ntitle: Staff notes\nacl: group:staff\n---\nReturned thermostats are inspected by staff.\n").expect("write");
+    let store: Arc<dyn Store> = Arc::new(store);
+    let kb = KnowledgeBase::new(
+        store.clone(),
+        Arc::new(index),
+        Some(Arc::new(BagOfWords {
+            calls: Default::default(),
+            texts: Default::default(),
+        })),
+    );
+    // Resolved questions written before their documents exist vote once they are synced.
+    for (key, question, documents) in [
+        (
+            "T-1",
+            "my thermostat stopped working, can I send it back for a refund",
+            vec!["r.md", "s.md"],
+        ),
+        (
+            "T-2",
+            "thermostat stopped working, I want a refund",
+            vec!["r.md"],
+        ),
+        (
+            "T-3",
+            "can I send back a thermostat that stopped working",
+            vec!["r.md"],
+        ),
+    ] {
+        store
+            .put_resolved_question(&concierge_core::ResolvedQuestion {
+                workspace_id: ws.id,
+                key: key.into(),
+                question: question.into(),
+                documents: documents.into_iter().map(String::from).collect(),
+                origin: "import".into(),
+                updated_at: chrono::Utc::now(),
+            })
+            .await
+            .expect("put");
+    }
+    let question = "the thermostat stopped working, what now";
+    let public = Principals::public();
+    let titles_for = |r: &concierge_knowledge::pipeline::Retrieval| -> Vec<String> {
+        r.hits.iter().map(|h| h.title.clone()).collect()
+    };
+    kb.pipeline.set_resolved(
+        ws.id,
+        concierge_knowledge::resolved::ResolvedQuestions::default(),
+    );
+    assert_eq!(
+        kb.refresh_resolved(ws.id).await.expect("refresh"),
+        0,
+        "no documents yet"
+    );
+    let source = DirectorySource::new(&kb_dir).expect("source");
+    kb.sync(ws.id, &source, &|_, _| {}).await.expect("sync");
+    let docs = store.workspace_documents(ws.id).await.expect("docs");
+    let id_of = |title: &str| {
+        docs.iter()
+            .find(|d| d.title == title)
+            .map(|d| d.id.to_string())
+            .expect("document")
+    };
+    let with_votes = kb
+        .retrieve_with(ws.id, &public, question, 5, Mode::HybridRerank)
+        .await
+        .expect("retrieve");
+    assert_eq!(
+        titles_for(&with_votes)[0],
+        "Returns",
+        "{:?}",
+        with_votes.votes
+    );
+    assert_eq!(
+        with_votes.votes.len(),
+        1,
+        "only what the asker may read: {:?}",
+        with_votes.votes
+    );
+    assert_eq!(with_votes.votes[0].0, id_of("Returns"));
+    assert!(titles_for(&with_votes).iter().all(|t| t != "Staff notes"));
+    let staff = kb
+        .retrieve_with(
+            ws.id,
+            &Principals::with(["group:staff".to_string()]),
+            question,
+            5,
+            Mode::HybridRerank,
+        )
+        .await
+        .expect("retrieve");
+    assert!(staff.votes.iter().any(|(d, _)| *d == id_of("Staff notes")));
+
+    // Without the resolved question, the same search does not put Returns first.
+    for key in ["T-1", "T-2", "T-3"] {
+        assert!(
+            store
+                .delete_resolved_question(ws.id, key)
+                .await
+                .expect("delete")
+        );
+    }
+    assert_eq!(kb.refresh_resolved(ws.id).await.expect("refresh"), 0);
+    let without = kb
+        .retrieve_with(ws.id, &public, question, 5, Mode::HybridRerank)
+        .await
+        .expect("retrieve");
+    assert!(without.votes.is_empty());
+    assert_ne!(titles_for(&without)[0], "Returns", "{:?}", without.hits);
 }

@@ -1,4 +1,6 @@
-//! `GET /v1/knowledge/search`: the retrieval pipeline, stage by stage, for inspection.
+//! `GET /v1/knowledge/search`: the retrieval pipeline, stage by stage, for inspection; syncs
+//! (`POST /v1/knowledge/sync`, `GET /v1/tasks/{id}`); resolved questions
+//! (`/v1/knowledge/resolved-questions`).
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
@@ -52,6 +54,16 @@ pub struct Stages {
     pub reranked: Vec<CandidateDto>,
     /// The top of `reranked` reordered by the configured cross-encoder (empty without one).
     pub cross_encoded: Vec<CandidateDto>,
+    /// Votes of the workspace's resolved questions for documents among the reranked
+    /// candidates, highest first (empty without resolved questions or outside `hybrid+rerank`).
+    pub votes: Vec<VoteDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VoteDto {
+    pub document_id: String,
+    /// Similarity-weighted share of the nearest resolved questions this document answered.
+    pub vote: f32,
 }
 
 /// A passage of compressed context: the sentences kept for the question, under citation `n`.
@@ -178,6 +190,14 @@ pub async fn search(
             fused: candidates(&r.fused),
             reranked: candidates(&r.reranked),
             cross_encoded: candidates(&r.cross_encoded),
+            votes: r
+                .votes
+                .iter()
+                .map(|(document_id, vote)| VoteDto {
+                    document_id: document_id.clone(),
+                    vote: *vote,
+                })
+                .collect(),
         },
         hits: r
             .hits
@@ -331,4 +351,196 @@ pub async fn task(
         .filter(|t| t.workspace_id == workspace)
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no task {id}")))?;
     Ok(Json((&task).into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedQuestionRequest {
+    /// The past question as the customer asked it (1–20,000 characters).
+    pub question: String,
+    /// The documents that answered it: their ids within their source (a file's relative path,
+    /// a corpus line's `id`), 1–50 of them, each already in the workspace's knowledge base.
+    pub documents: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResolvedQuestionDto {
+    pub key: String,
+    pub question: String,
+    pub documents: Vec<String>,
+    /// `api` or `import`.
+    pub origin: String,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<concierge_core::ResolvedQuestion> for ResolvedQuestionDto {
+    fn from(q: concierge_core::ResolvedQuestion) -> Self {
+        Self {
+            key: q.key,
+            question: q.question,
+            documents: q.documents,
+            origin: q.origin,
+            updated_at: q.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResolvedQuestionList {
+    pub questions: Vec<ResolvedQuestionDto>,
+}
+
+const MAX_KEY: usize = 200;
+
+fn check_key(key: &str) -> ApiResult<()> {
+    if key.trim().is_empty() || key.chars().count() > MAX_KEY {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!("the key must be 1-{MAX_KEY} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// The workspace's resolved questions: past questions with the documents that answered them.
+/// Similar new questions let them vote for those documents in the reranker.
+#[utoipa::path(get, path = "/v1/knowledge/resolved-questions", tag = "knowledge",
+    responses(
+        (status = 200, body = ResolvedQuestionList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn list_resolved(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<ResolvedQuestionList>> {
+    let who =
+        crate::auth::authenticate(state.service.store.as_ref(), &state.secret, &headers).await?;
+    let workspace = who.require_workspace()?;
+    let questions = state.service.store.resolved_questions(workspace).await?;
+    Ok(Json(ResolvedQuestionList {
+        questions: questions.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Record (or replace) a resolved question under `key` (a ticket key, say). Every document
+/// must already be in the workspace (422 `invalid_body` names the unknown ones).
+#[utoipa::path(put, path = "/v1/knowledge/resolved-questions/{key}", tag = "knowledge",
+    params(("key" = String, Path)), request_body = ResolvedQuestionRequest,
+    responses(
+        (status = 200, body = ResolvedQuestionDto),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn put_resolved(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(key): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ResolvedQuestionDto>> {
+    let who =
+        crate::auth::authenticate(state.service.store.as_ref(), &state.secret, &headers).await?;
+    let workspace = who.require_workspace()?;
+    check_key(&key)?;
+    crate::extract::require_json_content_type(&headers)?;
+    let input = crate::extract::ApiJson::<ResolvedQuestionRequest>::from_bytes(
+        "PUT",
+        "/v1/knowledge/resolved-questions",
+        &body,
+    )?
+    .value;
+    let question = input.question.trim();
+    if question.is_empty() || question.chars().count() > 20_000 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            "question must be 1-20000 characters",
+        ));
+    }
+    let mut documents: Vec<String> = Vec::new();
+    for d in input.documents.iter().map(|d| d.trim()) {
+        if !d.is_empty() && !documents.iter().any(|x| x == d) {
+            documents.push(d.to_string());
+        }
+    }
+    if documents.is_empty() || documents.len() > 50 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            "documents must name 1-50 documents",
+        ));
+    }
+    let store = &state.service.store;
+    let known: std::collections::HashSet<String> = store
+        .workspace_documents(workspace)
+        .await?
+        .into_iter()
+        .map(|d| d.external_id)
+        .collect();
+    let unknown: Vec<&String> = documents.iter().filter(|d| !known.contains(*d)).collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            format!(
+                "no such document in the workspace: {unknown:?}; sync the knowledge source first"
+            ),
+        ));
+    }
+    let record = concierge_core::ResolvedQuestion {
+        workspace_id: workspace,
+        key: key.trim().to_string(),
+        question: question.to_string(),
+        documents,
+        origin: "api".into(),
+        updated_at: chrono::Utc::now(),
+    };
+    store.put_resolved_question(&record).await?;
+    state
+        .service
+        .knowledge
+        .refresh_resolved(workspace)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(record.into()))
+}
+
+/// Forget a resolved question.
+#[utoipa::path(delete, path = "/v1/knowledge/resolved-questions/{key}", tag = "knowledge",
+    params(("key" = String, Path)),
+    responses(
+        (status = 204),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn delete_resolved(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    let who =
+        crate::auth::authenticate(state.service.store.as_ref(), &state.secret, &headers).await?;
+    let workspace = who.require_workspace()?;
+    check_key(&key)?;
+    if !state
+        .service
+        .store
+        .delete_resolved_question(workspace, key.trim())
+        .await?
+    {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "no such resolved question",
+        ));
+    }
+    state
+        .service
+        .knowledge
+        .refresh_resolved(workspace)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

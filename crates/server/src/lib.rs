@@ -316,6 +316,8 @@ fn api_router() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(knowledge::search))
         .routes(routes!(knowledge::sync))
         .routes(routes!(knowledge::task))
+        .routes(routes!(knowledge::list_resolved))
+        .routes(routes!(knowledge::put_resolved, knowledge::delete_resolved))
         .routes(routes!(
             understanding::get_intents,
             understanding::put_intents

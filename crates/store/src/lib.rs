@@ -76,6 +76,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "triage", include_str!("../migrations/sqlite/0005_triage.sql")),
     (6, "agent", include_str!("../migrations/sqlite/0006_agent.sql")),
     (7, "humans", include_str!("../migrations/sqlite/0007_humans.sql")),
+    (8, "resolved questions", include_str!("../migrations/sqlite/0008_resolved_questions.sql")),
 ];
 
 #[rustfmt::skip]
@@ -87,6 +88,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "triage", include_str!("../migrations/postgres/0005_triage.sql")),
     (6, "agent", include_str!("../migrations/postgres/0006_agent.sql")),
     (7, "humans", include_str!("../migrations/postgres/0007_humans.sql")),
+    (8, "resolved questions", include_str!("../migrations/postgres/0008_resolved_questions.sql")),
 ];
 
 impl SqlStore {
@@ -854,6 +856,64 @@ impl Store for SqlStore {
             }
         }
         Ok(out)
+    }
+
+    async fn put_resolved_question(&self, q: &ResolvedQuestion) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO resolved_questions (workspace_id, question_key, question, documents, origin, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, question_key) DO UPDATE SET \
+             question = excluded.question, documents = excluded.documents, origin = excluded.origin, \
+             updated_at = excluded.updated_at")
+            .bind(q.workspace_id.to_string()).bind(&q.key).bind(&q.question)
+            .bind(to_json(&q.documents)?).bind(&q.origin).bind(micros(q.updated_at))
+            .execute(pool).await.map(|_| ()).map_err(backend_err))
+    }
+
+    async fn resolved_questions(
+        &self,
+        workspace: WorkspaceId,
+    ) -> StoreResult<Vec<ResolvedQuestion>> {
+        let rows: Vec<(String, String, String, String, i64)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT question_key, question, documents, origin, updated_at FROM resolved_questions \
+             WHERE workspace_id = $1 ORDER BY question_key")
+            .bind(workspace.to_string()).fetch_all(pool).await.map_err(backend_err))?;
+        rows.into_iter()
+            .map(|(key, question, documents, origin, updated_at)| {
+                Ok(ResolvedQuestion {
+                    workspace_id: workspace,
+                    key,
+                    question,
+                    documents: from_json("resolved question documents", &documents)?,
+                    origin,
+                    updated_at: time(updated_at)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn resolved_questions_version(
+        &self,
+        workspace: WorkspaceId,
+    ) -> StoreResult<(u64, Option<DateTime<Utc>>)> {
+        let (count, latest): (i64, Option<i64>) = on_pool!(self, pool => sqlx::query_as(
+            "SELECT COUNT(*), MAX(updated_at) FROM resolved_questions WHERE workspace_id = $1")
+            .bind(workspace.to_string()).fetch_one(pool).await.map_err(backend_err))?;
+        Ok((
+            u64::try_from(count).unwrap_or(0),
+            latest.map(time).transpose()?,
+        ))
+    }
+
+    async fn delete_resolved_question(
+        &self,
+        workspace: WorkspaceId,
+        key: &str,
+    ) -> StoreResult<bool> {
+        let done = on_pool!(self, pool => sqlx::query(
+            "DELETE FROM resolved_questions WHERE workspace_id = $1 AND question_key = $2")
+            .bind(workspace.to_string()).bind(key)
+            .execute(pool).await.map(|r| r.rows_affected()).map_err(backend_err))?;
+        Ok(done > 0)
     }
 
     async fn put_embeddings(&self, model: &str, vectors: &[(String, Vec<f32>)]) -> StoreResult<()> {

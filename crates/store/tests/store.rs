@@ -74,6 +74,7 @@ suite!(
     api_keys_round_trip,
     orders_belong_to_their_customer,
     embeddings_are_cached_per_model,
+    resolved_questions_are_replaced_by_key,
     tasks_are_claimed_once_and_reclaimed_after_a_crash,
     analysis_and_follow_up_events_are_stored_with_the_message,
     settings_and_models_round_trip,
@@ -678,6 +679,91 @@ async fn orders_belong_to_their_customer(store: Arc<SqlStore>) {
 }
 
 use chrono::DateTime;
+
+async fn resolved_questions_are_replaced_by_key(store: Arc<SqlStore>) {
+    let ws = workspace(&store).await;
+    let other = store
+        .ensure_workspace("other", "Other", false)
+        .await
+        .expect("other workspace");
+    let question = |key: &str, text: &str, docs: &[&str]| ResolvedQuestion {
+        workspace_id: ws.id,
+        key: key.into(),
+        question: text.into(),
+        documents: docs.iter().map(|d| d.to_string()).collect(),
+        origin: "import".into(),
+        updated_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_000_000).expect("time"),
+    };
+    store
+        .put_resolved_question(&question("T-2", "close my account", &["closing.md"]))
+        .await
+        .expect("put");
+    store
+        .put_resolved_question(&question("T-1", "lost card", &["cards.md", "identity.md"]))
+        .await
+        .expect("put");
+    // The same key replaces.
+    store
+        .put_resolved_question(&question(
+            "T-2",
+            "close my savings account",
+            &["savings.md"],
+        ))
+        .await
+        .expect("replace");
+    let all = store.resolved_questions(ws.id).await.expect("list");
+    assert_eq!(
+        all,
+        vec![
+            question("T-1", "lost card", &["cards.md", "identity.md"]),
+            question("T-2", "close my savings account", &["savings.md"]),
+        ]
+    );
+    assert!(
+        store
+            .resolved_questions(other.id)
+            .await
+            .expect("list")
+            .is_empty(),
+        "per workspace"
+    );
+    assert_eq!(
+        store
+            .resolved_questions_version(ws.id)
+            .await
+            .expect("version"),
+        (2, Some(all[0].updated_at))
+    );
+    assert_eq!(
+        store
+            .resolved_questions_version(other.id)
+            .await
+            .expect("version"),
+        (0, None)
+    );
+    assert!(
+        store
+            .delete_resolved_question(ws.id, "T-1")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_resolved_question(ws.id, "T-1")
+            .await
+            .expect("delete again")
+    );
+    assert!(
+        !store
+            .delete_resolved_question(other.id, "T-2")
+            .await
+            .expect("not theirs")
+    );
+    assert_eq!(
+        store.resolved_questions(ws.id).await.expect("list").len(),
+        1
+    );
+}
 
 async fn embeddings_are_cached_per_model(store: Arc<SqlStore>) {
     let v1 = vec![0.25f32, -1.5, 3.0];

@@ -193,3 +193,153 @@ async fn a_sync_is_a_queued_task_with_progress_and_a_result() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn resolved_questions_are_recorded_listed_and_forgotten_per_workspace() {
+    let app = TestApp::spawn().await;
+    let put = |key: &str, body: Value, token: String| {
+        let req = app
+            .http
+            .put(app.url(&format!("/v1/knowledge/resolved-questions/{key}")))
+            .bearer_auth(token)
+            .json(&body);
+        async move { req.send().await.expect("send") }
+    };
+    let res = put(
+        "T-100",
+        serde_json::json!({ "question": "I forgot my password, how do I get back in?",
+                            "documents": ["password.md", "password.md"] }),
+        app.api_key.clone(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let saved: Value = res.json().await.expect("json");
+    assert_eq!(saved["key"], "T-100");
+    assert_eq!(saved["origin"], "api");
+    assert_eq!(saved["documents"], serde_json::json!(["password.md"]));
+
+    // A document the workspace does not have: nothing is written.
+    let problem = assert_problem(
+        put(
+            "T-101",
+            serde_json::json!({ "question": "Where is my parcel?", "documents": ["parcels.md"] }),
+            app.api_key.clone(),
+        )
+        .await,
+        422,
+        "invalid_body",
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("parcels.md")
+    );
+    assert_problem(
+        put(
+            "T-102",
+            serde_json::json!({ "question": " ", "documents": ["password.md"] }),
+            app.api_key.clone(),
+        )
+        .await,
+        422,
+        "invalid_body",
+    )
+    .await;
+    assert_problem(
+        put(
+            "T-103",
+            serde_json::json!({ "question": "x", "documents": [] }),
+            app.api_key.clone(),
+        )
+        .await,
+        422,
+        "invalid_body",
+    )
+    .await;
+    assert_problem(
+        put(
+            "T-104",
+            serde_json::json!({ "question": "x", "docs": ["password.md"] }),
+            app.api_key.clone(),
+        )
+        .await,
+        422,
+        "invalid_body",
+    )
+    .await;
+    // Another workspace does not have the document either.
+    assert_problem(
+        put(
+            "T-100",
+            serde_json::json!({ "question": "password?", "documents": ["password.md"] }),
+            app.other_key.clone(),
+        )
+        .await,
+        422,
+        "invalid_body",
+    )
+    .await;
+
+    let list: Value = app
+        .get("/v1/knowledge/resolved-questions", Some(&app.api_key))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let keys: Vec<&str> = list["questions"]
+        .as_array()
+        .expect("questions")
+        .iter()
+        .filter_map(|q| q["key"].as_str())
+        .collect();
+    assert_eq!(keys, vec!["T-100"]);
+    let other: Value = app
+        .get("/v1/knowledge/resolved-questions", Some(&app.other_key))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(other["questions"], serde_json::json!([]));
+    // BM25 only (no embedder here): votes belong to the reranking stage.
+    let search: Value = app
+        .get(
+            "/v1/knowledge/search?q=forgot%20password",
+            Some(&app.api_key),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(search["stages"]["votes"], serde_json::json!([]));
+
+    let delete = |key: &str, token: &str| {
+        app.http
+            .delete(app.url(&format!("/v1/knowledge/resolved-questions/{key}")))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_problem(
+        delete("T-100", &app.other_key).await.expect("send"),
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        delete("T-100", &app.api_key).await.expect("send").status(),
+        204
+    );
+    assert_problem(
+        delete("T-100", &app.api_key).await.expect("send"),
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        app.get("/v1/knowledge/resolved-questions", None).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+}

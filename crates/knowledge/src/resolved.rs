@@ -1,0 +1,239 @@
+//! Resolved questions: past questions of a workspace, each with the documents that answered
+//! it (imported past tickets, questions a person answered with an article, answers a customer
+//! confirmed). Support questions repeat; when a new question resembles past ones, the documents
+//! that answered them are strong evidence, whatever words the documents themselves use.
+//!
+//! The model is a similarity-weighted vote of the [`ResolvedQuestions::neighbours`] most similar
+//! past questions (TF-IDF cosine over the index's stems: sublinear term frequency, smoothed
+//! IDF over the past questions): `vote(d) = Σ sim(q, p) · [d answered p] / k`. A question unlike
+//! every past one gets small votes, so the signal fades instead of guessing. The reranker adds
+//! `weight · vote` to each candidate of a voted document (docs/evaluation.md measures it); it
+//! never adds documents the first stages did not return, so permissions stay with them.
+
+use std::collections::HashMap;
+
+/// One past question and the documents (ids in the knowledge base) that answered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedQuestion {
+    /// Stable id (a ticket key, a query id), used to leave a question out of its own vote.
+    pub id: String,
+    pub text: String,
+    pub documents: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    id: String,
+    text: String,
+    /// L2-normalised TF-IDF weights by stem.
+    vector: HashMap<String, f32>,
+    documents: Vec<String>,
+}
+
+/// The resolved questions of one workspace, ready to vote.
+#[derive(Debug, Clone, Default)]
+pub struct ResolvedQuestions {
+    entries: Vec<Entry>,
+    idf: HashMap<String, f32>,
+}
+
+/// Past questions that vote (chosen with repeated 5-fold cross-validation, docs/evaluation.md).
+pub const NEIGHBOURS: usize = 3;
+
+/// Weight of a document's vote in the reranker's score (same units as the standardised
+/// first-stage scores; chosen with the neighbours).
+pub const VOTE_WEIGHT: f32 = 8.0;
+
+fn term_counts(stems: Vec<String>) -> HashMap<String, f32> {
+    let mut counts: HashMap<String, f32> = HashMap::new();
+    for s in stems {
+        if !crate::text::is_stopword(&s) && s.chars().any(char::is_alphanumeric) {
+            *counts.entry(s).or_default() += 1.0;
+        }
+    }
+    counts
+}
+
+fn tf_idf(
+    counts: HashMap<String, f32>,
+    idf: &HashMap<String, f32>,
+    unseen: f32,
+) -> HashMap<String, f32> {
+    let mut v: HashMap<String, f32> = counts
+        .into_iter()
+        .map(|(t, c)| {
+            let w = (1.0 + c.ln()) * idf.get(&t).copied().unwrap_or(unseen);
+            (t, w)
+        })
+        .collect();
+    let norm = v.values().map(|w| w * w).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.values_mut().for_each(|w| *w /= norm);
+    }
+    v
+}
+
+impl ResolvedQuestions {
+    /// Builds the model; `stems` is the analyzer the questions are read with (the index's).
+    pub fn build(questions: Vec<ResolvedQuestion>, stems: impl Fn(&str) -> Vec<String>) -> Self {
+        let questions: Vec<ResolvedQuestion> = questions
+            .into_iter()
+            .filter(|q| !q.documents.is_empty())
+            .collect();
+        let counts: Vec<HashMap<String, f32>> = questions
+            .iter()
+            .map(|q| term_counts(stems(&q.text)))
+            .collect();
+        let mut df: HashMap<String, f32> = HashMap::new();
+        for c in &counts {
+            for t in c.keys() {
+                *df.entry(t.clone()).or_default() += 1.0;
+            }
+        }
+        let n = questions.len() as f32;
+        let idf: HashMap<String, f32> = df
+            .into_iter()
+            .map(|(t, d)| (t, ((1.0 + n) / (1.0 + d)).ln() + 1.0))
+            .collect();
+        let unseen = ((1.0 + n) / 1.0).ln() + 1.0;
+        let entries = questions
+            .into_iter()
+            .zip(counts)
+            .map(|(q, c)| Entry {
+                vector: tf_idf(c, &idf, unseen),
+                id: q.id,
+                text: q.text,
+                documents: q.documents,
+            })
+            .collect();
+        Self { entries, idf }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The votes for `query` by document: the `k` most similar past questions, each voting
+    /// for its documents with its cosine similarity, divided by `k`. A past question with the
+    /// id `exclude`, or with exactly the query's text, does not vote (an evaluation never
+    /// learns from the question it is scoring).
+    pub fn votes(
+        &self,
+        query: &str,
+        stems: impl Fn(&str) -> Vec<String>,
+        k: usize,
+        exclude: Option<&str>,
+    ) -> HashMap<String, f32> {
+        let mut votes: HashMap<String, f32> = HashMap::new();
+        if self.entries.is_empty() || k == 0 {
+            return votes;
+        }
+        let unseen = ((1.0 + self.entries.len() as f32) / 1.0).ln() + 1.0;
+        let q = tf_idf(term_counts(stems(query)), &self.idf, unseen);
+        let trimmed = query.trim();
+        let mut sims: Vec<(f32, &Entry)> = self
+            .entries
+            .iter()
+            .filter(|e| exclude != Some(e.id.as_str()) && e.text.trim() != trimmed)
+            .map(|e| {
+                let sim: f32 = q
+                    .iter()
+                    .filter_map(|(t, w)| e.vector.get(t).map(|x| w * x))
+                    .sum();
+                (sim, e)
+            })
+            .filter(|(sim, _)| *sim > 0.0)
+            .collect();
+        sims.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        for (sim, e) in sims.into_iter().take(k) {
+            for d in &e.documents {
+                *votes.entry(d.clone()).or_default() += sim / k as f32;
+            }
+        }
+        votes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stems(text: &str) -> Vec<String> {
+        text.split_whitespace().map(|w| w.to_lowercase()).collect()
+    }
+
+    fn q(id: &str, text: &str, docs: &[&str]) -> ResolvedQuestion {
+        ResolvedQuestion {
+            id: id.into(),
+            text: text.into(),
+            documents: docs.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn similar_past_questions_vote_for_their_documents() {
+        let model = ResolvedQuestions::build(
+            vec![
+                q(
+                    "t1",
+                    "replace my lost credit card",
+                    &["card-replacement", "verify-identity"],
+                ),
+                q(
+                    "t2",
+                    "close my savings account",
+                    &["closing-accounts", "verify-identity"],
+                ),
+                q(
+                    "t3",
+                    "my credit card was stolen replace it",
+                    &["card-replacement"],
+                ),
+                q("t4", "no documents", &[]),
+            ],
+            stems,
+        );
+        assert_eq!(
+            model.len(),
+            3,
+            "a question without documents teaches nothing"
+        );
+        let votes = model.votes("lost card please replace", stems, 2, None);
+        assert!(votes["card-replacement"] > votes["verify-identity"]);
+        assert!(
+            !votes.contains_key("closing-accounts"),
+            "only the 2 nearest vote"
+        );
+        assert!(votes["card-replacement"] > 0.0 && votes["card-replacement"] <= 1.0);
+        // Unrelated words: no vote at all.
+        assert!(model.votes("weather tomorrow", stems, 2, None).is_empty());
+    }
+
+    #[test]
+    fn a_question_never_votes_for_itself() {
+        let model = ResolvedQuestions::build(
+            vec![
+                q("t1", "replace my lost credit card", &["card-replacement"]),
+                q("t2", "close my savings account", &["closing-accounts"]),
+            ],
+            stems,
+        );
+        assert!(
+            !model
+                .votes("replace my lost credit card", stems, 3, None)
+                .contains_key("card-replacement"),
+            "same text"
+        );
+        assert!(
+            !model
+                .votes("replace lost credit card", stems, 3, Some("t1"))
+                .contains_key("card-replacement"),
+            "same id"
+        );
+        assert!(model.votes("replace lost credit card", stems, 1, None)["card-replacement"] > 0.5);
+    }
+}
