@@ -25,8 +25,6 @@ pub struct ResolvedQuestion {
 struct Entry {
     id: String,
     text: String,
-    /// L2-normalised TF-IDF weights by stem.
-    vector: HashMap<String, f32>,
     documents: Vec<String>,
 }
 
@@ -35,6 +33,9 @@ struct Entry {
 pub struct ResolvedQuestions {
     entries: Vec<Entry>,
     idf: HashMap<String, f32>,
+    /// Inverted index: stem → (entry, L2-normalised TF-IDF weight), so a vote reads only the
+    /// past questions that share a word with the query.
+    postings: HashMap<String, Vec<(u32, f32)>>,
 }
 
 /// Past questions that vote (chosen with repeated 5-fold cross-validation, docs/evaluation.md).
@@ -96,17 +97,24 @@ impl ResolvedQuestions {
             .map(|(t, d)| (t, ((1.0 + n) / (1.0 + d)).ln() + 1.0))
             .collect();
         let unseen = ((1.0 + n) / 1.0).ln() + 1.0;
-        let entries = questions
-            .into_iter()
-            .zip(counts)
-            .map(|(q, c)| Entry {
-                vector: tf_idf(c, &idf, unseen),
+        let mut postings: HashMap<String, Vec<(u32, f32)>> = HashMap::new();
+        let mut entries = Vec::with_capacity(questions.len());
+        for (i, (q, c)) in questions.into_iter().zip(counts).enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            for (t, w) in tf_idf(c, &idf, unseen) {
+                postings.entry(t).or_default().push((i, w));
+            }
+            entries.push(Entry {
                 id: q.id,
                 text: q.text,
                 documents: q.documents,
-            })
-            .collect();
-        Self { entries, idf }
+            });
+        }
+        Self {
+            entries,
+            idf,
+            postings,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -134,19 +142,19 @@ impl ResolvedQuestions {
         }
         let unseen = ((1.0 + self.entries.len() as f32) / 1.0).ln() + 1.0;
         let q = tf_idf(term_counts(stems(query)), &self.idf, unseen);
+        let mut acc: HashMap<u32, f32> = HashMap::new();
+        for (t, w) in &q {
+            for (i, x) in self.postings.get(t).map_or(&[][..], Vec::as_slice) {
+                *acc.entry(*i).or_default() += w * x;
+            }
+        }
         let trimmed = query.trim();
-        let mut sims: Vec<(f32, &Entry)> = self
-            .entries
-            .iter()
-            .filter(|e| exclude != Some(e.id.as_str()) && e.text.trim() != trimmed)
-            .map(|e| {
-                let sim: f32 = q
-                    .iter()
-                    .filter_map(|(t, w)| e.vector.get(t).map(|x| w * x))
-                    .sum();
-                (sim, e)
+        let mut sims: Vec<(f32, &Entry)> = acc
+            .into_iter()
+            .filter_map(|(i, sim)| self.entries.get(i as usize).map(|e| (sim, e)))
+            .filter(|(sim, e)| {
+                *sim > 0.0 && exclude != Some(e.id.as_str()) && e.text.trim() != trimmed
             })
-            .filter(|(sim, _)| *sim > 0.0)
             .collect();
         sims.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
         for (sim, e) in sims.into_iter().take(k) {
