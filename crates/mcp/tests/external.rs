@@ -21,8 +21,15 @@ use std::sync::Arc;
 
 const EVERYTHING: &str = "@modelcontextprotocol/server-everything@2026.8.31";
 
-/// The reference server's launcher, installed under `target/mcp-peers/node` on first use.
+/// The reference server's launcher, installed under `target/mcp-peers/node` on first use (once
+/// per test binary: tests run on parallel threads, and two `npm install`s into one prefix at once
+/// break each other on a fresh clone).
 fn everything() -> PathBuf {
+    static INSTALLED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(install_everything).clone()
+}
+
+fn install_everything() -> PathBuf {
     let prefix = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/mcp-peers/node");
     let bin = prefix.join("node_modules/.bin/mcp-server-everything");
     let marker = prefix.join("server-everything-2026.8.31");
