@@ -697,14 +697,90 @@ impl Service {
         Ok(updated)
     }
 
-    /// The customer's rating of the conversation (1 to 5).
+    /// The customer's rating of the conversation (1 to 5). A rating of 1 or 2 withdraws the
+    /// resolved question the conversation taught ([`Service::learn_from_resolution`]).
     pub async fn rate(&self, id: ConversationId, rating: u8) -> ServiceResult<Event> {
         if !(1..=5).contains(&rating) {
             return Err(ServiceError::Invalid("a rating is 1 to 5".into()));
         }
         let event = self.store.rate(id, rating).await?;
         self.publish_all(std::slice::from_ref(&event));
+        if rating <= 2 {
+            let conversation = self.conversation_or_404(id).await?;
+            let ws = conversation.workspace_id;
+            if self
+                .store
+                .delete_resolved_question(ws, &resolution_key(id))
+                .await?
+            {
+                self.knowledge.refresh_resolved(ws).await?;
+            }
+        }
         Ok(event)
+    }
+
+    /// The customer marked the conversation solved. When the AI answered it alone (no person
+    /// wrote in it) with cited documents, the customer's words before the first cited answer and
+    /// the documents that answer cited become a resolved question (key `conversation:<id>`,
+    /// origin `conversation`): similar questions will find those documents sooner. Returns it,
+    /// or `None` when there is nothing to learn (or `learn_from_resolutions` is off).
+    pub async fn learn_from_resolution(
+        &self,
+        id: ConversationId,
+    ) -> ServiceResult<Option<ResolvedQuestion>> {
+        if !self.config.learn_from_resolutions {
+            return Ok(None);
+        }
+        let conversation = self.conversation_or_404(id).await?;
+        let messages = self.store.messages(id).await?;
+        if messages.iter().any(|m| m.author == Author::Agent) {
+            return Ok(None);
+        }
+        let Some(answer) = messages
+            .iter()
+            .position(|m| m.author == Author::Ai && !m.citations.is_empty())
+        else {
+            return Ok(None);
+        };
+        let mut question = messages[..answer]
+            .iter()
+            .filter(|m| m.author == Author::Customer)
+            .map(|m| m.text.trim())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        if let Some((cut, _)) = question.char_indices().nth(LEARNED_QUESTION_CHARS) {
+            question.truncate(cut);
+        }
+        if question.is_empty() {
+            return Ok(None);
+        }
+        let ws = conversation.workspace_id;
+        let cited: Vec<DocumentId> = messages[answer]
+            .citations
+            .iter()
+            .map(|c| c.document_id)
+            .collect();
+        let mut documents: Vec<String> = Vec::new();
+        for d in self.store.workspace_documents(ws).await? {
+            if cited.contains(&d.id) && !documents.contains(&d.external_id) {
+                documents.push(d.external_id);
+            }
+        }
+        if documents.is_empty() {
+            return Ok(None);
+        }
+        let learned = ResolvedQuestion {
+            workspace_id: ws,
+            key: resolution_key(id),
+            question,
+            documents,
+            origin: "conversation".into(),
+            updated_at: Utc::now(),
+        };
+        self.store.put_resolved_question(&learned).await?;
+        self.knowledge.refresh_resolved(ws).await?;
+        Ok(Some(learned))
     }
 
     /// The console is alive: renews the person's leases and marks them online.
@@ -1250,6 +1326,14 @@ fn render_facts(f: &Facts) -> String {
         s.push('\n');
     }
     s
+}
+
+/// Longest question a resolution teaches (characters).
+const LEARNED_QUESTION_CHARS: usize = 4000;
+
+/// The resolved question a conversation taught.
+fn resolution_key(id: ConversationId) -> String {
+    format!("conversation:{id}")
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ pub struct AgentConfig {
     pub workers: usize,
     /// A person's hold on a claimed conversation (renewed while they are active).
     pub human_lease_seconds: i64,
+    /// A customer's "solved" on an answer the AI gave alone records a resolved question
+    /// ([`Service::learn_from_resolution`]).
+    pub learn_from_resolutions: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -532,3 +532,78 @@ async fn a_transfer_moves_the_conversation_to_the_other_teams_queue_with_a_new_r
         .await
         .expect("billing takes it");
 }
+
+#[tokio::test]
+async fn a_solved_ai_answer_becomes_a_resolved_question_and_a_low_rating_withdraws_it() {
+    let w = world().await;
+    w.ingest(&[
+        serde_json::json!({ "id": "returns-policy", "title": "Returns policy",
+            "content": "You can return any thermostat within 30 days of delivery for a full refund. Start the return from your orders page." }),
+        serde_json::json!({ "id": "wiring", "title": "Thermostat wiring",
+            "content": "The thermostat needs a common wire for power." }),
+    ])
+    .await;
+    let conv = w.conversation(&w.maya).await;
+    let reply = w
+        .say(
+            &conv,
+            "Can I return my thermostat for a refund?",
+            Some("returns"),
+        )
+        .await;
+    assert!(reply.contains("30 days"), "{reply}");
+    let learned = w
+        .service
+        .learn_from_resolution(conv.id)
+        .await
+        .unwrap()
+        .expect("an AI-only answer with citations teaches");
+    assert_eq!(learned.key, format!("conversation:{}", conv.id));
+    assert_eq!(learned.question, "Can I return my thermostat for a refund?");
+    assert_eq!(learned.documents, vec!["returns-policy".to_string()]);
+    assert_eq!(learned.origin, "conversation");
+    let stored = w.store.resolved_questions(w.ws).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (&stored[0].key, &stored[0].question, &stored[0].documents),
+        (&learned.key, &learned.question, &learned.documents)
+    );
+    // A rating of 1 or 2 withdraws it; a good rating would not.
+    w.service.rate(conv.id, 2).await.unwrap();
+    assert!(w.store.resolved_questions(w.ws).await.unwrap().is_empty());
+
+    // A conversation a person wrote in teaches nothing: the AI did not solve it alone.
+    w.teams().await;
+    let ana = w.person("ana@example.com", &["care"], &[], 3).await;
+    let helped = w.conversation(&w.bob).await;
+    w.say(&helped, "Can I return a thermostat?", Some("returns"))
+        .await;
+    w.service
+        .request_handoff(
+            helped.id,
+            HandoffRequest::new(HandoffTrigger::Customer, "asked"),
+        )
+        .await
+        .unwrap();
+    w.service.claim(helped.id, &ana).await.unwrap();
+    let now = w.current(&helped).await;
+    w.service
+        .agent_reply(&now, &ana, "Yes, within 30 days.".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.service.learn_from_resolution(helped.id).await.unwrap(),
+        None
+    );
+    // Nor does one without a cited answer.
+    let small_talk = w.conversation(&w.bob).await;
+    w.post(&small_talk, "hello", None).await;
+    assert_eq!(
+        w.service
+            .learn_from_resolution(small_talk.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(w.store.resolved_questions(w.ws).await.unwrap().is_empty());
+}

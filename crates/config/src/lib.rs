@@ -102,6 +102,10 @@ pub struct KnowledgeConfig {
     pub ann_ef_search: usize,
     /// An optional user-provided cross-encoder run after the reranker.
     pub cross_encoder: CrossEncoderConfig,
+    /// When a customer marks a conversation the AI answered alone as solved, its question and
+    /// the documents the answer cited become a resolved question, which votes for them when
+    /// similar questions come (a rating of 1 or 2 withdraws it).
+    pub learn_from_resolutions: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,6 +199,7 @@ impl Default for KnowledgeConfig {
             ann_threshold: 20_000,
             ann_ef_search: 128,
             cross_encoder: CrossEncoderConfig::default(),
+            learn_from_resolutions: true,
         }
     }
 }

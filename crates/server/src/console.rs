@@ -1059,6 +1059,13 @@ pub async fn resolve(
         .service
         .resolve(conversation.id, who.agent(), reason)
         .await?;
+    if matches!(who, Principal::Conversation(_)) {
+        // The customer confirmed: an answer the AI gave alone becomes a resolved question. A
+        // failure here must not undo the resolution the customer asked for.
+        if let Err(e) = state.service.learn_from_resolution(conversation.id).await {
+            tracing::warn!(error = %e, conversation = %conversation.id, "cannot learn from the resolution");
+        }
+    }
     if let Some(r) = input.rating {
         state.service.rate(conversation.id, r).await?;
     }

@@ -183,6 +183,7 @@ pub fn agent_config(config: &Config) -> AgentConfig {
         max_attempts: config.agent.max_attempts,
         workers: config.agent.workers,
         human_lease_seconds: i64::try_from(config.agent.human_lease_seconds).unwrap_or(600),
+        learn_from_resolutions: config.knowledge.learn_from_resolutions,
     }
 }
 

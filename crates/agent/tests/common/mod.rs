@@ -78,6 +78,7 @@ pub async fn world_with(configure: impl FnOnce(Service) -> Service) -> World {
             max_attempts: 3,
             workers: 1,
             human_lease_seconds: 600,
+            learn_from_resolutions: true,
         },
     );
     let service = Arc::new(configure(service));

@@ -343,3 +343,47 @@ async fn resolved_questions_are_recorded_listed_and_forgotten_per_workspace() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_customer_solving_an_ai_answer_teaches_a_resolved_question() {
+    let app = TestApp::spawn().await;
+    let conv = app.create_conversation().await;
+    app.post_message(&conv, "How do I reset my password?", None)
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let m = app.messages(&conv).await;
+        if m.last().is_some_and(|m| m["author"] == "ai") {
+            assert!(
+                !m.last().unwrap()["citations"]
+                    .as_array()
+                    .expect("citations")
+                    .is_empty(),
+                "{m:?}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no AI answer: {m:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let res = app
+        .http
+        .post(app.url(&format!("/v1/conversations/{}/resolve", conv.id)))
+        .bearer_auth(&conv.token)
+        .json(&serde_json::json!({ "rating": 5 }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+    let list: Value = app
+        .get("/v1/knowledge/resolved-questions", Some(&app.api_key))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let q = &list["questions"][0];
+    assert_eq!(q["key"], format!("conversation:{}", conv.id), "{list}");
+    assert_eq!(q["origin"], "conversation");
+    assert_eq!(q["question"], "How do I reset my password?");
+    assert_eq!(q["documents"], serde_json::json!(["password.md"]));
+}
