@@ -713,7 +713,7 @@ impl Service {
                 .delete_resolved_question(ws, &resolution_key(id))
                 .await?
             {
-                self.knowledge.refresh_resolved(ws).await?;
+                self.refresh_resolved_later(ws);
             }
         }
         Ok(event)
@@ -779,8 +779,20 @@ impl Service {
             updated_at: Utc::now(),
         };
         self.store.put_resolved_question(&learned).await?;
-        self.knowledge.refresh_resolved(ws).await?;
+        self.refresh_resolved_later(ws);
         Ok(Some(learned))
+    }
+
+    /// Rebuilds the workspace's resolved-question model off the request (it reads every resolved
+    /// question: about a second at 100,000). Should it fail, the version check of the next
+    /// retrieval rebuilds it.
+    fn refresh_resolved_later(&self, ws: WorkspaceId) {
+        let knowledge = self.knowledge.clone();
+        tokio::spawn(async move {
+            if let Err(e) = knowledge.refresh_resolved(ws).await {
+                tracing::warn!(error = %e, "cannot refresh resolved questions");
+            }
+        });
     }
 
     /// The console is alive: renews the person's leases and marks them online.

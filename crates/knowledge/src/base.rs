@@ -21,6 +21,8 @@ pub struct KnowledgeBase {
     pub pipeline: Pipeline,
     /// Per workspace: when the resolved questions' version was last checked, and that version.
     resolved_seen: Mutex<HashMap<WorkspaceId, (Instant, ResolvedVersion)>>,
+    /// How often that version is checked ([`RESOLVED_CHECK`] unless set for a test).
+    resolved_check: Duration,
 }
 
 type ResolvedVersion = (u64, Option<chrono::DateTime<chrono::Utc>>);
@@ -48,7 +50,14 @@ impl KnowledgeBase {
             store,
             pipeline,
             resolved_seen: Mutex::default(),
+            resolved_check: RESOLVED_CHECK,
         }
+    }
+
+    /// Checks the store for changed resolved questions at most every `every`.
+    pub fn with_resolved_check(mut self, every: Duration) -> Self {
+        self.resolved_check = every;
+        self
     }
 
     /// Uses `dense` (e.g. one persisted with [`DenseIndex::open`]) for the vectors.
@@ -99,7 +108,10 @@ impl KnowledgeBase {
         }
         self.settle_dense().await;
         for workspace in self.store.list_workspaces().await? {
-            self.refresh_resolved(workspace.id).await?;
+            if let Err(e) = self.refresh_resolved(workspace.id).await {
+                // Retried by the next retrieval's version check.
+                tracing::warn!(error = %e, workspace = %workspace.id, "cannot load resolved questions");
+            }
         }
         Ok(())
     }
@@ -149,7 +161,7 @@ impl KnowledgeBase {
     }
 
     /// Rebuilds the workspace's resolved-question model when its version in the store changed
-    /// (checked at most every [`RESOLVED_CHECK`]); a failure keeps the current model.
+    /// (checked at most every `resolved_check`); a failure keeps the current model.
     async fn keep_resolved_fresh(&self, workspace: WorkspaceId) {
         let seen = self
             .resolved_seen
@@ -157,7 +169,7 @@ impl KnowledgeBase {
             .unwrap_or_else(|e| e.into_inner())
             .get(&workspace)
             .copied();
-        if seen.is_some_and(|(at, _)| at.elapsed() < RESOLVED_CHECK) {
+        if seen.is_some_and(|(at, _)| at.elapsed() < self.resolved_check) {
             return;
         }
         let result = match self.store.resolved_questions_version(workspace).await {
@@ -194,8 +206,11 @@ impl KnowledgeBase {
         .await;
         // Also after a failed sync: what was applied stays consistent.
         self.settle_dense().await;
-        // Documents that resolved questions name may have come or gone.
-        self.refresh_resolved(workspace).await?;
+        // Documents that resolved questions name may have come or gone; a failure here keeps
+        // the previous model and does not turn a finished sync into a failed one.
+        if let Err(e) = self.refresh_resolved(workspace).await {
+            tracing::warn!(error = %e, "cannot refresh resolved questions after a sync");
+        }
         report
     }
 
