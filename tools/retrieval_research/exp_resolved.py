@@ -1,11 +1,11 @@
 """Resolved questions (past questions vote for the documents that answered them), on top of the
-product's own ranking: reads a TREC run file written by
-`concierge eval retrieval --run RUN` (no `--resolved`) and the qrels, and measures the vote
+product's own ranking: reads the TREC run file `DIR/hybrid+rerank.run` written by
+`concierge eval retrieval --run DIR` (no `--resolved`) and the qrels, and measures the vote
 (TF-IDF nearest K past questions, `score + w * sum(sim) / K`) with leave-one-out for a grid of
 (K, w), then nested 5-fold cross-validation (K and w chosen on the training folds by
 leave-one-out, the training folds' questions voting for the held-out fold), repeated 10 times.
 
-    python exp_resolved.py QRELS RUN [MODE]
+    python exp_resolved.py QRELS DIR/hybrid+rerank.run [MODE]
 
 Needs numpy and scikit-learn (the venv of README.md).
 """

@@ -706,15 +706,26 @@ impl Service {
         let event = self.store.rate(id, rating).await?;
         self.publish_all(std::slice::from_ref(&event));
         if rating <= 2 {
-            let conversation = self.conversation_or_404(id).await?;
-            let ws = conversation.workspace_id;
-            if self
-                .store
-                .delete_resolved_question(ws, &resolution_key(id))
-                .await?
-            {
-                self.refresh_resolved_later(ws);
-            }
+            // Off the request: the rating is recorded whatever happens to the withdrawal.
+            let (store, knowledge) = (self.store.clone(), self.knowledge.clone());
+            tokio::spawn(async move {
+                let withdrawn = match store.conversation(id).await {
+                    Ok(Some(c)) => store
+                        .delete_resolved_question(c.workspace_id, &resolution_key(id))
+                        .await
+                        .map(|gone| gone.then_some(c.workspace_id)),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                let result = match withdrawn {
+                    Ok(Some(ws)) => knowledge.refresh_resolved(ws).await.map(|_| ()),
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, conversation = %id, "cannot withdraw the resolved question");
+                }
+            });
         }
         Ok(event)
     }
@@ -786,7 +797,7 @@ impl Service {
     /// Rebuilds the workspace's resolved-question model off the request (it reads every resolved
     /// question: about a second at 100,000). Should it fail, the version check of the next
     /// retrieval rebuilds it.
-    fn refresh_resolved_later(&self, ws: WorkspaceId) {
+    pub fn refresh_resolved_later(&self, ws: WorkspaceId) {
         let knowledge = self.knowledge.clone();
         tokio::spawn(async move {
             if let Err(e) = knowledge.refresh_resolved(ws).await {

@@ -299,10 +299,32 @@ pub struct RetrievalArgs {
     /// itself can be passed to measure leave-one-out.
     #[arg(long)]
     resolved: Option<PathBuf>,
-    /// Write every mode's ranking as a TREC run file (`query Q0 document rank score mode`,
-    /// each document scored by its best chunk), for trec_eval and similar tools.
+    /// Write each mode's ranking as a TREC run file in this folder (`bm25.run`, `dense.run`,
+    /// `hybrid.run`, `hybrid+rerank.run`; lines `query Q0 document rank score mode`), for
+    /// trec_eval and similar tools. A document's score is its best chunk's, lowered where needed
+    /// so that scores fall strictly with rank (the reranked top and the fused tail of
+    /// `hybrid+rerank` are on different scales); whitespace in ids becomes `_`.
     #[arg(long)]
     run: Option<PathBuf>,
+}
+
+/// One query's TREC run lines: documents in rank order with their scores made strictly
+/// decreasing (trec_eval orders by score, not by the rank column).
+fn trec_lines(query: &str, ranked: &[(String, f32)], tag: &str) -> String {
+    let clean = |s: &str| s.split_whitespace().collect::<Vec<_>>().join("_");
+    let mut out = String::new();
+    let mut previous = f64::INFINITY;
+    for (rank, (doc, score)) in ranked.iter().enumerate() {
+        let score = f64::from(*score).min(previous - 1e-4);
+        previous = score;
+        out.push_str(&format!(
+            "{} Q0 {} {} {score:.6} {tag}\n",
+            clean(query),
+            clean(doc),
+            rank + 1
+        ));
+    }
+    out
 }
 
 /// `BM25,DENSE`, e.g. `0.5,0.5`.
@@ -576,8 +598,11 @@ pub async fn retrieval(
     }
     let principals = concierge_core::Principals::public();
     let mut modes = serde_json::Map::new();
-    let mut run = String::new();
+    if let Some(dir) = &args.run {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     for mode in available {
+        let mut run = String::new();
         let mut sums = QueryMetrics::default();
         let mut latencies = Vec::with_capacity(queries.len());
         let mut per_query = serde_json::Map::new();
@@ -593,21 +618,17 @@ pub async fn retrieval(
             latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             // Documents ranked by their best chunk.
             let mut ranked: Vec<String> = Vec::new();
+            let mut scored: Vec<(String, f32)> = Vec::new();
             for h in &hits {
                 if let Some(ext) = by_id.get(&h.document_id)
                     && !ranked.contains(ext)
                 {
                     ranked.push(ext.clone());
-                    if args.run.is_some() {
-                        run.push_str(&format!(
-                            "{} Q0 {ext} {} {} {}\n",
-                            q.id,
-                            ranked.len(),
-                            h.score,
-                            mode.name()
-                        ));
-                    }
+                    scored.push((ext.clone(), h.score));
                 }
+            }
+            if args.run.is_some() {
+                run.push_str(&trec_lines(&q.id, &scored, mode.name()));
             }
             let m = query_metrics(&ranked, &q.relevant);
             per_query.insert(q.id.clone(), serde_json::json!(m.ndcg10));
@@ -641,9 +662,11 @@ pub async fn retrieval(
             figures["latency_ms_p99"].as_f64().unwrap_or(f64::NAN),
         );
         modes.insert(mode.to_string(), figures);
-    }
-    if let Some(path) = &args.run {
-        std::fs::write(path, run).with_context(|| format!("cannot write {}", path.display()))?;
+        if let Some(dir) = &args.run {
+            let path = dir.join(format!("{mode}.run"));
+            std::fs::write(&path, run)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
     }
     if let Some(path) = &args.report {
         let report = serde_json::json!({ "modes": modes, "queries": queries.len(), "documents": documents.len(), "resolved_questions": resolved_count });
@@ -656,6 +679,29 @@ pub async fn retrieval(
 #[cfg(test)]
 mod retrieval_tests {
     use super::*;
+
+    #[test]
+    fn trec_scores_fall_strictly_with_rank_and_ids_have_no_spaces() {
+        let ranked = vec![
+            ("a b.md".to_string(), 2.5),
+            ("c".to_string(), -1.0),
+            ("d".to_string(), 0.03),
+            ("e".to_string(), 0.03),
+        ];
+        let text = trec_lines("q 1", &ranked, "hybrid+rerank");
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(
+            rows[0],
+            vec!["q_1", "Q0", "a_b.md", "1", "2.500000", "hybrid+rerank"]
+        );
+        let scores: Vec<f64> = rows.iter().map(|r| r[4].parse().unwrap()).collect();
+        assert!(scores.windows(2).all(|w| w[0] > w[1]), "{scores:?}");
+        assert_eq!(
+            scores[1], -1.0,
+            "a real score is kept when it already falls"
+        );
+    }
 
     #[test]
     fn rerank_weights_parse_as_two_numbers() {

@@ -236,12 +236,10 @@ pub trait Store: Send + Sync + 'static {
         &self,
         workspace: WorkspaceId,
     ) -> StoreResult<Vec<ResolvedQuestion>>;
-    /// How many resolved questions the workspace has and when the latest was written: a change
+    /// How many resolved questions the workspace has, and an order-independent checksum of their
+    /// write times and sizes: any write or delete changes it (whatever the writer's clock), which
     /// tells a replica to rebuild its model.
-    async fn resolved_questions_version(
-        &self,
-        workspace: WorkspaceId,
-    ) -> StoreResult<(u64, Option<DateTime<Utc>>)>;
+    async fn resolved_questions_version(&self, workspace: WorkspaceId) -> StoreResult<(u64, i64)>;
     /// Returns whether it existed.
     async fn delete_resolved_question(
         &self,

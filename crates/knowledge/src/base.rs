@@ -23,9 +23,12 @@ pub struct KnowledgeBase {
     resolved_seen: Mutex<HashMap<WorkspaceId, (Instant, ResolvedVersion)>>,
     /// How often that version is checked ([`RESOLVED_CHECK`] unless set for a test).
     resolved_check: Duration,
+    /// One rebuild at a time: rebuilds finish in the order they start, so the last one to run
+    /// read the latest questions.
+    resolved_rebuild: tokio::sync::Mutex<()>,
 }
 
-type ResolvedVersion = (u64, Option<chrono::DateTime<chrono::Utc>>);
+type ResolvedVersion = (u64, i64);
 
 /// How often a replica checks whether a workspace's resolved questions changed (written
 /// through another replica, or by the CLI).
@@ -51,6 +54,7 @@ impl KnowledgeBase {
             pipeline,
             resolved_seen: Mutex::default(),
             resolved_check: RESOLVED_CHECK,
+            resolved_rebuild: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -120,6 +124,7 @@ impl KnowledgeBase {
     /// (ids within their source) resolved to the workspace's documents. Returns how many
     /// questions vote (those with at least one known document).
     pub async fn refresh_resolved(&self, workspace: WorkspaceId) -> Result<usize> {
+        let _one_at_a_time = self.resolved_rebuild.lock().await;
         let version = self.store.resolved_questions_version(workspace).await?;
         let questions = self.store.resolved_questions(workspace).await?;
         let documents = if questions.is_empty() {

@@ -126,9 +126,10 @@ impl ResolvedQuestions {
     }
 
     /// The votes for `query` by document: the `k` most similar past questions, each voting
-    /// for its documents with its cosine similarity, divided by `k`. A past question with the
-    /// id `exclude`, or with exactly the query's text, does not vote (an evaluation never
-    /// learns from the question it is scoring).
+    /// for its documents with its cosine similarity, divided by `k`. `exclude` is for
+    /// evaluations, which must never learn from the question they score: the past question
+    /// with that id, and any with exactly the query's text, do not vote. In the product it is
+    /// `None`, and a question asked before word for word is the strongest neighbour.
     pub fn votes(
         &self,
         query: &str,
@@ -153,7 +154,7 @@ impl ResolvedQuestions {
             .into_iter()
             .filter_map(|(i, sim)| self.entries.get(i as usize).map(|e| (sim, e)))
             .filter(|(sim, e)| {
-                *sim > 0.0 && exclude != Some(e.id.as_str()) && e.text.trim() != trimmed
+                *sim > 0.0 && exclude.is_none_or(|id| e.id != id && e.text.trim() != trimmed)
             })
             .collect();
         sims.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
@@ -232,9 +233,13 @@ mod tests {
         );
         assert!(
             !model
-                .votes("replace my lost credit card", stems, 3, None)
+                .votes("replace my lost credit card", stems, 3, Some("evaluated"))
                 .contains_key("card-replacement"),
-            "same text"
+            "same text, in an evaluation"
+        );
+        assert!(
+            model.votes("replace my lost credit card", stems, 1, None)["card-replacement"] > 0.99,
+            "in the product, a question asked before word for word votes fully"
         );
         assert!(
             !model

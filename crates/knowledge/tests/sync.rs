@@ -490,7 +490,55 @@ async fn resolved_questions_vote_for_documents_the_asker_may_read() {
         .expect("retrieve");
     assert!(staff.votes.iter().any(|(d, _)| *d == id_of("Staff notes")));
 
-    // Without the resolved question, the same search does not put Returns first.
+    // Another replica (its own indexes, the same store) sees questions written elsewhere at its
+    // next version check, and their removal too.
+    let replica = KnowledgeBase::new(
+        store.clone(),
+        Arc::new(KnowledgeIndex::in_memory().expect("index")),
+        Some(Arc::new(BagOfWords {
+            calls: Default::default(),
+            texts: Default::default(),
+        })),
+    )
+    .with_resolved_check(std::time::Duration::ZERO);
+    replica.load().await.expect("load");
+    let seen = replica
+        .retrieve_with(ws.id, &public, question, 5, Mode::HybridRerank)
+        .await
+        .expect("retrieve");
+    assert_eq!(titles_for(&seen)[0], "Returns", "{:?}", seen.votes);
+    // Replaced elsewhere with the same count and an older timestamp (a replica whose clock is
+    // behind): still noticed.
+    store
+        .put_resolved_question(&concierge_core::ResolvedQuestion {
+            workspace_id: ws.id,
+            key: "T-2".into(),
+            question: "where do I find my invoices".into(),
+            documents: vec!["a.md".into()],
+            origin: "import".into(),
+            updated_at: chrono::Utc::now() - chrono::Duration::hours(1),
+        })
+        .await
+        .expect("replace");
+    let fewer = replica
+        .retrieve_with(ws.id, &public, question, 5, Mode::HybridRerank)
+        .await
+        .expect("retrieve");
+    let returns_vote = |r: &concierge_knowledge::pipeline::Retrieval| {
+        r.votes
+            .iter()
+            .find(|(d, _)| *d == id_of("Returns"))
+            .map(|(_, v)| *v)
+            .unwrap_or(0.0)
+    };
+    assert!(
+        returns_vote(&fewer) < returns_vote(&seen),
+        "{:?} then {:?}",
+        seen.votes,
+        fewer.votes
+    );
+
+    // Without the resolved questions, the same search does not put Returns first.
     for key in ["T-1", "T-2", "T-3"] {
         assert!(
             store

@@ -1059,7 +1059,8 @@ pub async fn resolve(
         .service
         .resolve(conversation.id, who.agent(), reason)
         .await?;
-    if matches!(who, Principal::Conversation(_)) {
+    // A rating of 1 or 2 says the answer did not help: nothing to learn.
+    if matches!(who, Principal::Conversation(_)) && input.rating.is_none_or(|r| r > 2) {
         // The customer confirmed: an answer the AI gave alone becomes a resolved question. A
         // failure here must not undo the resolution the customer asked for.
         if let Err(e) = state.service.learn_from_resolution(conversation.id).await {

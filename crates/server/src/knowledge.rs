@@ -497,12 +497,8 @@ pub async fn put_resolved(
         updated_at: chrono::Utc::now(),
     };
     store.put_resolved_question(&record).await?;
-    state
-        .service
-        .knowledge
-        .refresh_resolved(workspace)
-        .await
-        .map_err(ApiError::internal)?;
+    // The write is done; the model follows in the background (one rebuild at a time).
+    state.service.refresh_resolved_later(workspace);
     Ok(Json(record.into()))
 }
 
@@ -536,11 +532,6 @@ pub async fn delete_resolved(
             "no such resolved question",
         ));
     }
-    state
-        .service
-        .knowledge
-        .refresh_resolved(workspace)
-        .await
-        .map_err(ApiError::internal)?;
+    state.service.refresh_resolved_later(workspace);
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

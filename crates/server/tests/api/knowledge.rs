@@ -282,12 +282,7 @@ async fn resolved_questions_are_recorded_listed_and_forgotten_per_workspace() {
     )
     .await;
 
-    let list: Value = app
-        .get("/v1/knowledge/resolved-questions", Some(&app.api_key))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list = resolved_list(&app).await;
     let keys: Vec<&str> = list["questions"]
         .as_array()
         .expect("questions")
@@ -347,43 +342,73 @@ async fn resolved_questions_are_recorded_listed_and_forgotten_per_workspace() {
 #[tokio::test]
 async fn a_customer_solving_an_ai_answer_teaches_a_resolved_question() {
     let app = TestApp::spawn().await;
-    let conv = app.create_conversation().await;
-    app.post_message(&conv, "How do I reset my password?", None)
-        .await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let m = app.messages(&conv).await;
-        if m.last().is_some_and(|m| m["author"] == "ai") {
-            assert!(
-                !m.last().unwrap()["citations"]
-                    .as_array()
-                    .expect("citations")
-                    .is_empty(),
-                "{m:?}"
-            );
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no AI answer: {m:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let res = app
-        .http
-        .post(app.url(&format!("/v1/conversations/{}/resolve", conv.id)))
-        .bearer_auth(&conv.token)
-        .json(&serde_json::json!({ "rating": 5 }))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(res.status(), 200);
-    let list: Value = app
-        .get("/v1/knowledge/resolved-questions", Some(&app.api_key))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let conv = answered(&app, app.create_conversation().await).await;
+    let messages = app.messages(&conv).await;
+    let reply = messages.last().expect("the AI's reply");
+    assert!(
+        !reply["citations"].as_array().expect("citations").is_empty(),
+        "{reply}"
+    );
+    resolve(&app, &conv, &conv.token, serde_json::json!({ "rating": 5 })).await;
+    let list = resolved_list(&app).await;
     let q = &list["questions"][0];
     assert_eq!(q["key"], format!("conversation:{}", conv.id), "{list}");
     assert_eq!(q["origin"], "conversation");
     assert_eq!(q["question"], "How do I reset my password?");
     assert_eq!(q["documents"], serde_json::json!(["password.md"]));
+
+    // Solved with a rating of 1, or resolved by staff: nothing is learned.
+    let unhappy = answered(&app, app.create_conversation().await).await;
+    let by_staff = answered(&app, app.create_conversation().await).await;
+    resolve(
+        &app,
+        &unhappy,
+        &unhappy.token,
+        serde_json::json!({ "rating": 1 }),
+    )
+    .await;
+    resolve(&app, &by_staff, &app.api_key, serde_json::json!({})).await;
+    let list = resolved_list(&app).await;
+    assert_eq!(
+        list["questions"].as_array().expect("questions").len(),
+        1,
+        "{list}"
+    );
+}
+
+/// `conv` after the customer asked how to reset a password and the AI answered.
+async fn answered(app: &TestApp, conv: Conv) -> Conv {
+    app.post_message(&conv, "How do I reset my password?", None)
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !app
+        .messages(&conv)
+        .await
+        .last()
+        .is_some_and(|m| m["author"] == "ai")
+    {
+        assert!(std::time::Instant::now() < deadline, "no AI answer");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    conv
+}
+
+async fn resolve(app: &TestApp, conv: &Conv, token: &str, body: Value) {
+    let res = app
+        .http
+        .post(app.url(&format!("/v1/conversations/{}/resolve", conv.id)))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+}
+
+async fn resolved_list(app: &TestApp) -> Value {
+    app.get("/v1/knowledge/resolved-questions", Some(&app.api_key))
+        .await
+        .json()
+        .await
+        .expect("json")
 }
