@@ -861,16 +861,25 @@ impl Service {
     /// The case file of a conversation (see [`CaseFile`]).
     pub async fn case_file(&self, conversation: &Conversation) -> ServiceResult<CaseFile> {
         let messages = self.store.messages(conversation.id).await?;
-        let events = self.store.events_after(conversation.id, 0, 5000).await?;
-        let notes = events
-            .iter()
-            .filter_map(|e| match &e.payload {
+        // Every note, however long the conversation: the events are read page by page.
+        let mut notes = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self
+                .store
+                .events_after(conversation.id, after, EVENT_PAGE)
+                .await?;
+            notes.extend(page.iter().filter_map(|e| match &e.payload {
                 EventPayload::NoteAdded { author, text } => {
                     Some((author.clone(), text.clone(), e.created_at))
                 }
                 _ => None,
-            })
-            .collect();
+            }));
+            match page.last() {
+                Some(last) if page.len() == EVENT_PAGE as usize => after = last.seq,
+                _ => break,
+            }
+        }
         let sources = cited_sources(&messages);
         let suggestions = match messages.iter().rev().find(|m| m.author == Author::Customer) {
             Some(last) => self.suggest(conversation, &last.text).await?,
@@ -1350,6 +1359,9 @@ fn render_facts(f: &Facts) -> String {
     }
     s
 }
+
+/// Events read per page when the case file collects a conversation's notes.
+const EVENT_PAGE: u32 = 5000;
 
 /// Longest question a resolution teaches (characters).
 const LEARNED_QUESTION_CHARS: usize = 4000;

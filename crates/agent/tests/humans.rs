@@ -311,6 +311,34 @@ async fn a_person_claims_replies_the_ai_stays_silent_and_takes_back_with_the_not
     let file = w.service.case_file(&w.current(&conv).await).await.unwrap();
     assert_eq!(file.notes.len(), 1);
     assert!(file.customer.is_some() && !file.orders.is_empty());
+    // A long conversation: a note written after 5,000 other events is still in the case file.
+    for i in 0..5_000u32 {
+        w.store
+            .append_event(
+                conv.id,
+                EventPayload::Rated {
+                    rating: u8::try_from(1 + i % 5).unwrap(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    w.store
+        .append_event(
+            conv.id,
+            EventPayload::NoteAdded {
+                author: Sender {
+                    agent: owner.id,
+                    name: owner.name.clone(),
+                },
+                text: "Refund approved by finance.".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let file = w.service.case_file(&w.current(&conv).await).await.unwrap();
+    assert_eq!(file.notes.len(), 2);
+    assert_eq!(file.notes[1].1, "Refund approved by finance.");
 }
 
 #[tokio::test]
