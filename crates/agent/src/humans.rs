@@ -846,16 +846,22 @@ impl Service {
     /// The human queue of the workspace with each conversation's handoff and customer.
     pub async fn human_queue(&self, ws: WorkspaceId) -> ServiceResult<Vec<QueueItem>> {
         let queue = self.store.human_queue(ws).await?;
-        let mut items = Vec::with_capacity(queue.len());
-        for c in &queue {
-            items.push(QueueItem {
-                handoff: self.store.handoff(c.id).await?.map(Handoff::without_vector),
-                customer: self.store.customer(c.customer_id).await?,
+        // Two batched reads, not two per conversation.
+        let ids: Vec<ConversationId> = queue.iter().map(|c| c.id).collect();
+        let mut handoffs = self.store.latest_handoffs(&ids).await?;
+        let mut customer_ids: Vec<CustomerId> = queue.iter().map(|c| c.customer_id).collect();
+        customer_ids.sort();
+        customer_ids.dedup();
+        let customers = self.store.customers(&customer_ids).await?;
+        Ok(queue
+            .iter()
+            .map(|c| QueueItem {
+                handoff: handoffs.remove(&c.id).map(Handoff::without_vector),
+                customer: customers.get(&c.customer_id).cloned(),
                 position: queue_position(&queue, c.id),
                 conversation: c.clone(),
-            });
-        }
-        Ok(items)
+            })
+            .collect())
     }
 
     /// The case file of a conversation (see [`CaseFile`]).

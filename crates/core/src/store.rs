@@ -149,6 +149,11 @@ pub trait Store: Send + Sync + 'static {
         profile: &Customer,
     ) -> StoreResult<Customer>;
     async fn customer(&self, id: CustomerId) -> StoreResult<Option<Customer>>;
+    /// The customers among `ids` that exist (one query per few hundred ids).
+    async fn customers(
+        &self,
+        ids: &[CustomerId],
+    ) -> StoreResult<std::collections::HashMap<CustomerId, Customer>>;
     /// The workspace's customer known by `external_id` on any channel (the first by channel
     /// name when several channels share it).
     async fn customer_by_external_id(
@@ -371,6 +376,11 @@ pub trait Store: Send + Sync + 'static {
     async fn put_handoff(&self, handoff: &Handoff) -> StoreResult<()>;
     /// The latest handoff of a conversation.
     async fn handoff(&self, conversation: ConversationId) -> StoreResult<Option<Handoff>>;
+    /// The latest handoff of each of `conversations` that has one (one query per few hundred).
+    async fn latest_handoffs(
+        &self,
+        conversations: &[ConversationId],
+    ) -> StoreResult<std::collections::HashMap<ConversationId, Handoff>>;
     /// Recent handoffs of the workspace with the person who resolved the conversation, newest
     /// first (for routing by similar past conversations).
     async fn resolved_handoffs(

@@ -147,6 +147,14 @@ impl SqlStore {
     }
 }
 
+/// `$first, $first+1, …` for `n` bound values of an `IN (…)` list.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -304,6 +312,31 @@ impl Store for SqlStore {
             "SELECT id, workspace_id, name, email, phone, tier, created_at FROM customers WHERE id = $1")
             .bind(id.to_string()).fetch_optional(pool).await.map_err(backend_err))?;
         row.map(customer_from_row).transpose()
+    }
+
+    async fn customers(
+        &self,
+        ids: &[CustomerId],
+    ) -> StoreResult<std::collections::HashMap<CustomerId, Customer>> {
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for batch in ids.chunks(500) {
+            let sql = format!(
+                "SELECT id, workspace_id, name, email, phone, tier, created_at FROM customers WHERE id IN ({})",
+                placeholders(1, batch.len())
+            );
+            let rows: Vec<CustomerRow> = on_pool!(self, pool => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+                for id in batch {
+                    q = q.bind(id.to_string());
+                }
+                q.fetch_all(pool).await.map_err(backend_err)
+            })?;
+            for row in rows {
+                let c = customer_from_row(row)?;
+                out.insert(c.id, c);
+            }
+        }
+        Ok(out)
     }
 
     async fn customer_by_external_id(
@@ -838,11 +871,9 @@ impl Store for SqlStore {
         let mut out = std::collections::HashMap::with_capacity(hashes.len());
         // Bounded batches keep the statement under both backends' parameter limits.
         for batch in hashes.chunks(500) {
-            let placeholders: Vec<String> =
-                (0..batch.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT content_hash, vector FROM embeddings WHERE model = $1 AND content_hash IN ({})",
-                placeholders.join(", ")
+                placeholders(2, batch.len())
             );
             let rows: Vec<(String, Vec<u8>)> = on_pool!(self, pool => {
                 let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(model);
@@ -1508,6 +1539,35 @@ impl Store for SqlStore {
             "SELECT record FROM handoffs WHERE conversation_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1")
             .bind(conversation.to_string()).fetch_optional(pool).await.map_err(backend_err))?;
         row.map(|(r,)| from_json("handoff", &r)).transpose()
+    }
+
+    async fn latest_handoffs(
+        &self,
+        conversations: &[ConversationId],
+    ) -> StoreResult<std::collections::HashMap<ConversationId, Handoff>> {
+        let mut out = std::collections::HashMap::with_capacity(conversations.len());
+        for batch in conversations.chunks(500) {
+            // Newest first: the first record seen for a conversation is its latest.
+            let sql = format!(
+                "SELECT conversation_id, record FROM handoffs WHERE conversation_id IN ({}) \
+                 ORDER BY created_at DESC, id DESC",
+                placeholders(1, batch.len())
+            );
+            let rows: Vec<(String, String)> = on_pool!(self, pool => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+                for id in batch {
+                    q = q.bind(id.to_string());
+                }
+                q.fetch_all(pool).await.map_err(backend_err)
+            })?;
+            for (conversation, record) in rows {
+                let id = ConversationId(parse_id(&conversation)?);
+                if !out.contains_key(&id) {
+                    out.insert(id, from_json("handoff", &record)?);
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn resolved_handoffs(

@@ -1585,4 +1585,20 @@ async fn handoffs_record_who_claimed_and_resolved_and_outcomes_follow(store: Arc
     assert!(f.handed_off_at.is_some() && f.first_response_at.is_some());
     assert!(f.last_customer_at.is_some());
     assert!(f.intent.is_some(), "{f:?}");
+    // Batched reads (the queue view): the latest record per conversation, and the customers
+    // that exist; unknown ids are simply absent.
+    let other = conversation(&store, &ws).await;
+    let mut transfer = store.handoff(c.id).await.unwrap().unwrap();
+    transfer.reason = "transferred".into();
+    transfer.created_at += Duration::minutes(1);
+    store.put_handoff(&transfer).await.unwrap();
+    let latest = store.latest_handoffs(&[c.id, other.id]).await.unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[&c.id].reason, "transferred");
+    assert_eq!(latest[&c.id], store.handoff(c.id).await.unwrap().unwrap());
+    assert!(store.latest_handoffs(&[]).await.unwrap().is_empty());
+    let unknown = CustomerId::new();
+    let customers = store.customers(&[c.customer_id, unknown]).await.unwrap();
+    assert_eq!(customers.len(), 1);
+    assert_eq!(customers[&c.customer_id].id, c.customer_id);
 }
