@@ -1562,8 +1562,8 @@ impl Store for SqlStore {
             })?;
             for (conversation, record) in rows {
                 let id = ConversationId(parse_id(&conversation)?);
-                if !out.contains_key(&id) {
-                    out.insert(id, from_json("handoff", &record)?);
+                if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(id) {
+                    slot.insert(from_json("handoff", &record)?);
                 }
             }
         }
