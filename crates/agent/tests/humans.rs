@@ -49,6 +49,23 @@ impl World {
         self.service.run_turn(&turn).await.expect("turn");
     }
 
+    /// The customer asks for a person, `person` claims the conversation and answers `text`.
+    async fn person_answers(&self, conv: &Conversation, person: &AgentAccount, text: &str) {
+        self.service
+            .request_handoff(
+                conv.id,
+                HandoffRequest::new(HandoffTrigger::Customer, "asked"),
+            )
+            .await
+            .unwrap();
+        self.service.claim(conv.id, person).await.unwrap();
+        let now = self.current(conv).await;
+        self.service
+            .agent_reply(&now, person, text.into(), None)
+            .await
+            .unwrap();
+    }
+
     async fn current(&self, conv: &Conversation) -> Conversation {
         self.store.conversation(conv.id).await.unwrap().unwrap()
     }
@@ -383,19 +400,7 @@ async fn outcomes_count_a_contained_and_a_handed_off_resolution_and_a_rating() {
     let helped = w.conversation(&w.bob).await;
     w.post(&helped, "I need a person", Some("order_status"))
         .await;
-    w.service
-        .request_handoff(
-            helped.id,
-            HandoffRequest::new(HandoffTrigger::Customer, "asked"),
-        )
-        .await
-        .unwrap();
-    w.service.claim(helped.id, &ana).await.unwrap();
-    let helped_now = w.current(&helped).await;
-    w.service
-        .agent_reply(&helped_now, &ana, "Done.".into(), None)
-        .await
-        .unwrap();
+    w.person_answers(&helped, &ana, "Done.").await;
     w.service
         .resolve(helped.id, Some(&ana), "resolved")
         .await
@@ -610,19 +615,8 @@ async fn a_solved_ai_answer_becomes_a_resolved_question_and_a_low_rating_withdra
     let helped = w.conversation(&w.bob).await;
     w.say(&helped, "Can I return a thermostat?", Some("returns"))
         .await;
-    w.service
-        .request_handoff(
-            helped.id,
-            HandoffRequest::new(HandoffTrigger::Customer, "asked"),
-        )
-        .await
-        .unwrap();
-    w.service.claim(helped.id, &ana).await.unwrap();
-    let now = w.current(&helped).await;
-    w.service
-        .agent_reply(&now, &ana, "Yes, within 30 days.".into(), None)
-        .await
-        .unwrap();
+    w.person_answers(&helped, &ana, "Yes, within 30 days.")
+        .await;
     assert_eq!(
         w.service.learn_from_resolution(helped.id).await.unwrap(),
         None

@@ -422,12 +422,7 @@ pub async fn import_resolved(
     workspace: WorkspaceId,
     path: &Path,
 ) -> anyhow::Result<ResolvedImport> {
-    let known: std::collections::HashSet<String> = store
-        .workspace_documents(workspace)
-        .await?
-        .into_iter()
-        .map(|d| d.external_id)
-        .collect();
+    let known = concierge_knowledge::resolved::nameable_documents(store, workspace).await?;
     let mut out = ResolvedImport {
         questions: 0,
         unknown_documents: 0,

@@ -217,16 +217,7 @@ fn ingest_imports_resolved_questions_and_skips_unknown_documents() {
         .join("\n"),
     )
     .expect("tickets");
-    let out = Command::new(env!("CARGO_BIN_EXE_concierge"))
-        .arg("ingest")
-        .arg(&kb)
-        .args(["--workspace", "acme", "--resolved"])
-        .arg(&resolved)
-        .env("CONCIERGE__STORAGE__DATA_DIR", dir.path().join("data"))
-        .env("CONCIERGE__KNOWLEDGE__EMBEDDINGS__PROVIDER", "none")
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("run concierge ingest");
+    let out = ingest(dir.path(), &kb, &resolved);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -241,20 +232,25 @@ fn ingest_imports_resolved_questions_and_skips_unknown_documents() {
     );
     // A malformed file is an error, not a silent zero.
     std::fs::write(&resolved, "{\"id\": \"T-3\", \"question\": \"x\"}\n").expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_concierge"))
-        .arg("ingest")
-        .arg(&kb)
-        .args(["--workspace", "acme", "--resolved"])
-        .arg(&resolved)
-        .env("CONCIERGE__STORAGE__DATA_DIR", dir.path().join("data"))
-        .env("CONCIERGE__KNOWLEDGE__EMBEDDINGS__PROVIDER", "none")
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("run concierge ingest");
+    let out = ingest(dir.path(), &kb, &resolved);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("relevant_doc_ids"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `concierge ingest KB --workspace acme --resolved FILE` on a BM25-only data folder in `dir`.
+fn ingest(dir: &Path, kb: &Path, resolved: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_concierge"))
+        .arg("ingest")
+        .arg(kb)
+        .args(["--workspace", "acme", "--resolved"])
+        .arg(resolved)
+        .env("CONCIERGE__STORAGE__DATA_DIR", dir.join("data"))
+        .env("CONCIERGE__KNOWLEDGE__EMBEDDINGS__PROVIDER", "none")
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run concierge ingest")
 }

@@ -10,7 +10,21 @@
 //! `weight · vote` to each candidate of a voted document (docs/evaluation.md measures it); it
 //! never adds documents the first stages did not return, so permissions stay with them.
 
-use std::collections::HashMap;
+use concierge_core::{Store, StoreResult, WorkspaceId};
+use std::collections::{HashMap, HashSet};
+
+/// The ids within their source of a workspace's documents: what a resolved question may name.
+pub async fn nameable_documents(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+) -> StoreResult<HashSet<String>> {
+    Ok(store
+        .workspace_documents(workspace)
+        .await?
+        .into_iter()
+        .map(|d| d.external_id)
+        .collect())
+}
 
 /// One past question and the documents (ids in the knowledge base) that answered it.
 #[derive(Debug, Clone, PartialEq)]

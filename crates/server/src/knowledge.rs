@@ -473,12 +473,8 @@ pub async fn put_resolved(
         ));
     }
     let store = &state.service.store;
-    let known: std::collections::HashSet<String> = store
-        .workspace_documents(workspace)
-        .await?
-        .into_iter()
-        .map(|d| d.external_id)
-        .collect();
+    let known =
+        concierge_knowledge::resolved::nameable_documents(store.as_ref(), workspace).await?;
     let unknown: Vec<&String> = documents.iter().filter(|d| !known.contains(*d)).collect();
     if !unknown.is_empty() {
         return Err(ApiError::new(

@@ -236,51 +236,32 @@ async fn resolved_questions_are_recorded_listed_and_forgotten_per_workspace() {
             .expect("detail")
             .contains("parcels.md")
     );
-    assert_problem(
-        put(
+    // A blank question, no documents, an unknown field, and a document another workspace
+    // does not have: each refused, nothing written.
+    for (key, body, token) in [
+        (
             "T-102",
             serde_json::json!({ "question": " ", "documents": ["password.md"] }),
-            app.api_key.clone(),
-        )
-        .await,
-        422,
-        "invalid_body",
-    )
-    .await;
-    assert_problem(
-        put(
+            &app.api_key,
+        ),
+        (
             "T-103",
             serde_json::json!({ "question": "x", "documents": [] }),
-            app.api_key.clone(),
-        )
-        .await,
-        422,
-        "invalid_body",
-    )
-    .await;
-    assert_problem(
-        put(
+            &app.api_key,
+        ),
+        (
             "T-104",
             serde_json::json!({ "question": "x", "docs": ["password.md"] }),
-            app.api_key.clone(),
-        )
-        .await,
-        422,
-        "invalid_body",
-    )
-    .await;
-    // Another workspace does not have the document either.
-    assert_problem(
-        put(
+            &app.api_key,
+        ),
+        (
             "T-100",
             serde_json::json!({ "question": "password?", "documents": ["password.md"] }),
-            app.other_key.clone(),
-        )
-        .await,
-        422,
-        "invalid_body",
-    )
-    .await;
+            &app.other_key,
+        ),
+    ] {
+        assert_problem(put(key, body, token.clone()).await, 422, "invalid_body").await;
+    }
 
     let list = resolved_list(&app).await;
     let keys: Vec<&str> = list["questions"]
