@@ -709,20 +709,7 @@ impl Service {
             // Off the request: the rating is recorded whatever happens to the withdrawal.
             let (store, knowledge) = (self.store.clone(), self.knowledge.clone());
             tokio::spawn(async move {
-                let withdrawn = match store.conversation(id).await {
-                    Ok(Some(c)) => store
-                        .delete_resolved_question(c.workspace_id, &resolution_key(id))
-                        .await
-                        .map(|gone| gone.then_some(c.workspace_id)),
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(e),
-                };
-                let result = match withdrawn {
-                    Ok(Some(ws)) => knowledge.refresh_resolved(ws).await.map(|_| ()),
-                    Ok(None) => Ok(()),
-                    Err(e) => Err(e.into()),
-                };
-                if let Err(e) = result {
+                if let Err(e) = withdraw_resolution(store.as_ref(), &knowledge, id).await {
                     tracing::warn!(error = %e, conversation = %id, "cannot withdraw the resolved question");
                 }
             });
@@ -767,14 +754,14 @@ impl Service {
             return Ok(None);
         }
         let ws = conversation.workspace_id;
-        let cited: Vec<DocumentId> = messages[answer]
-            .citations
-            .iter()
-            .map(|c| c.document_id)
-            .collect();
+        // Only the cited documents are read (not the whole knowledge base).
         let mut documents: Vec<String> = Vec::new();
-        for d in self.store.workspace_documents(ws).await? {
-            if cited.contains(&d.id) && !documents.contains(&d.external_id) {
+        for citation in &messages[answer].citations {
+            let chunks = self.store.document_chunks(citation.document_id).await?;
+            if let Some((d, _)) = chunks.into_iter().next()
+                && d.workspace_id == ws
+                && !documents.contains(&d.external_id)
+            {
                 documents.push(d.external_id);
             }
         }
@@ -1375,6 +1362,26 @@ const LEARNED_QUESTION_CHARS: usize = 4000;
 /// The resolved question a conversation taught.
 fn resolution_key(id: ConversationId) -> String {
     format!("conversation:{id}")
+}
+
+/// Forgets the resolved question conversation `id` taught, if any, and rebuilds its workspace's
+/// model.
+async fn withdraw_resolution(
+    store: &dyn Store,
+    knowledge: &concierge_knowledge::KnowledgeBase,
+    id: ConversationId,
+) -> ServiceResult<()> {
+    let Some(conversation) = store.conversation(id).await? else {
+        return Ok(());
+    };
+    let ws = conversation.workspace_id;
+    if store
+        .delete_resolved_question(ws, &resolution_key(id))
+        .await?
+    {
+        knowledge.refresh_resolved(ws).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -559,24 +559,18 @@ pub async fn retrieval(
         .collect();
     let mut resolved_count = 0;
     if let Some(path) = &args.resolved {
-        let internal: std::collections::HashMap<&str, &str> = by_id
-            .iter()
-            .map(|(id, ext)| (ext.as_str(), id.as_str()))
-            .collect();
-        let questions: Vec<concierge_knowledge::resolved::ResolvedQuestion> = read_qrels(path)?
-            .into_iter()
-            .map(|q| concierge_knowledge::resolved::ResolvedQuestion {
-                documents: q
-                    .relevant
-                    .iter()
-                    .filter_map(|d| internal.get(d.as_str()).map(|i| i.to_string()))
-                    .collect(),
+        let questions = read_qrels(path)?.into_iter().map(|q| {
+            concierge_knowledge::resolved::ResolvedQuestion {
                 id: q.id,
                 text: q.text,
-            })
-            .collect();
-        let model =
-            concierge_knowledge::resolved::ResolvedQuestions::build(questions, |t| index.stems(t));
+                documents: q.relevant,
+            }
+        });
+        let model = concierge_knowledge::resolved::ResolvedQuestions::build_named(
+            questions,
+            &documents,
+            |t| index.stems(t),
+        );
         resolved_count = model.len();
         eprintln!(
             "{resolved_count} resolved questions vote in the reranker (each query left out of its own vote)"

@@ -71,7 +71,7 @@ pub struct ResolvedQuestion {
     pub question: String,
     /// The answering documents' ids within their source ([`Document::external_id`]).
     pub documents: Vec<String>,
-    /// Where it came from (`import`, `api`).
+    /// Where it came from (`import`, `api`, `conversation`).
     pub origin: String,
     pub updated_at: DateTime<Utc>,
 }

@@ -132,28 +132,15 @@ impl KnowledgeBase {
         } else {
             self.store.workspace_documents(workspace).await?
         };
-        let mut by_external: HashMap<&str, Vec<String>> = HashMap::new();
-        for d in &documents {
-            by_external
-                .entry(d.external_id.as_str())
-                .or_default()
-                .push(d.id.to_string());
-        }
-        let model = ResolvedQuestions::build(
+        let model = ResolvedQuestions::build_named(
             questions
-                .iter()
+                .into_iter()
                 .map(|q| crate::resolved::ResolvedQuestion {
-                    id: q.key.clone(),
-                    text: q.question.clone(),
-                    documents: q
-                        .documents
-                        .iter()
-                        .filter_map(|d| by_external.get(d.as_str()))
-                        .flatten()
-                        .cloned()
-                        .collect(),
-                })
-                .collect(),
+                    id: q.key,
+                    text: q.question,
+                    documents: q.documents,
+                }),
+            &documents,
             |t| self.pipeline.index.stems(t),
         );
         let voting = model.len();

@@ -1,16 +1,16 @@
 //! Resolved questions: past questions of a workspace, each with the documents that answered
-//! it (imported past tickets, questions a person answered with an article, answers a customer
+//! it (imported past tickets, questions written through the API, answers a customer
 //! confirmed). Support questions repeat; when a new question resembles past ones, the documents
 //! that answered them are strong evidence, whatever words the documents themselves use.
 //!
-//! The model is a similarity-weighted vote of the [`ResolvedQuestions::neighbours`] most similar
+//! The model is a similarity-weighted vote of the [`NEIGHBOURS`] most similar
 //! past questions (TF-IDF cosine over the index's stems: sublinear term frequency, smoothed
 //! IDF over the past questions): `vote(d) = Σ sim(q, p) · [d answered p] / k`. A question unlike
 //! every past one gets small votes, so the signal fades instead of guessing. The reranker adds
 //! `weight · vote` to each candidate of a voted document (docs/evaluation.md measures it); it
 //! never adds documents the first stages did not return, so permissions stay with them.
 
-use concierge_core::{Store, StoreResult, WorkspaceId};
+use concierge_core::{Document, Store, StoreResult, WorkspaceId};
 use std::collections::{HashMap, HashSet};
 
 /// The ids within their source of a workspace's documents: what a resolved question may name.
@@ -47,6 +47,8 @@ struct Entry {
 pub struct ResolvedQuestions {
     entries: Vec<Entry>,
     idf: HashMap<String, f32>,
+    /// The IDF of a word no past question has.
+    unseen: f32,
     /// Inverted index: stem → (entry, L2-normalised TF-IDF weight), so a vote reads only the
     /// past questions that share a word with the query.
     postings: HashMap<String, Vec<(u32, f32)>>,
@@ -127,8 +129,40 @@ impl ResolvedQuestions {
         Self {
             entries,
             idf,
+            unseen,
             postings,
         }
+    }
+
+    /// Builds the model from questions that name their documents by id within their source
+    /// ([`Document::external_id`]): each name stands for every one of `documents` with that id,
+    /// and names none of them has are dropped.
+    pub fn build_named(
+        questions: impl IntoIterator<Item = ResolvedQuestion>,
+        documents: &[Document],
+        stems: impl Fn(&str) -> Vec<String>,
+    ) -> Self {
+        let mut by_name: HashMap<&str, Vec<String>> = HashMap::new();
+        for d in documents {
+            by_name
+                .entry(d.external_id.as_str())
+                .or_default()
+                .push(d.id.to_string());
+        }
+        let questions = questions
+            .into_iter()
+            .map(|q| ResolvedQuestion {
+                documents: q
+                    .documents
+                    .iter()
+                    .filter_map(|name| by_name.get(name.as_str()))
+                    .flatten()
+                    .cloned()
+                    .collect(),
+                ..q
+            })
+            .collect();
+        Self::build(questions, stems)
     }
 
     pub fn len(&self) -> usize {
@@ -155,8 +189,7 @@ impl ResolvedQuestions {
         if self.entries.is_empty() || k == 0 {
             return votes;
         }
-        let unseen = ((1.0 + self.entries.len() as f32) / 1.0).ln() + 1.0;
-        let q = tf_idf(term_counts(stems(query)), &self.idf, unseen);
+        let q = tf_idf(term_counts(stems(query)), &self.idf, self.unseen);
         let mut acc: HashMap<u32, f32> = HashMap::new();
         for (t, w) in &q {
             for (i, x) in self.postings.get(t).map_or(&[][..], Vec::as_slice) {

@@ -368,7 +368,7 @@ pub struct ResolvedQuestionDto {
     pub key: String,
     pub question: String,
     pub documents: Vec<String>,
-    /// `api` or `import`.
+    /// `api`, `import` or `conversation` (a customer confirmed an AI answer).
     pub origin: String,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
